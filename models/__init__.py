@@ -1,0 +1,3 @@
+"""Prognos models: training, evaluation, the model registry and its artifacts."""
+
+__all__: list[str] = []
