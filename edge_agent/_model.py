@@ -3,11 +3,12 @@
 Theory of operation
 -------------------
 Loading a device (profile + device config) compiles a `PollPlan` once, with no I/O: the fewest
-`ReadRequest`s that cover the device's signals (grouped by poll interval), and a decoder per signal. Polling executes the plan:
-the I/O layer (a `sources` module) sends each `ReadRequest` and hands back one `BlockResult` per request,
-either the raw words/bits or the reason the request failed. `PollPlan.decode` turns those results into
-`Reading`s. A failed request never raises out of a poll: every signal it covered becomes a bad reading
-that carries the reason, so one bad block never hides the good ones.
+`ReadRequest`s that cover the device's signals (grouped by poll interval), and a decoder per
+signal. Polling executes the plan: the I/O layer (a `sources` module) sends each `ReadRequest` and
+hands back one `BlockResult` per request, either the raw words/bits or the reason the request
+failed. `PollPlan.decode` turns those results into `Reading`s. A failed request never raises out
+of a poll: every signal it covered becomes a bad reading that carries the reason, so one bad
+block never hides the good ones.
 
 Rules:
 1. A `Reading` is either good (`value` set, `reason` None) or bad (`value` None, `reason` set).
@@ -55,7 +56,7 @@ class Reading:
 
 @dataclass(frozen=True, slots=True)
 class ReadRequest:
-    """One Modbus request: a function code's table, the unit (slave) id, a start address and a count.
+    """One Modbus request: a data table, the unit (slave) id, a start address and a count.
 
     `count` is in registers for `holding`/`input` and in bits for `coil`/`discrete`.
     """
@@ -83,7 +84,7 @@ class BlockResult:
 
 @dataclass(frozen=True, slots=True)
 class PollGroup:
-    """Requests polled together at one interval (signals with the same poll interval share a group)."""
+    """Requests polled together at one interval: signals with the same interval share a group."""
 
     interval_s: float
     requests: tuple[ReadRequest, ...]
@@ -94,7 +95,7 @@ class PollPlan(Protocol):
 
     @property
     def groups(self) -> Sequence[PollGroup]:
-        """The request groups, fastest interval first; the I/O layer sends a group's requests in order."""
+        """The request groups, fastest first; the I/O layer sends a group's requests in order."""
         ...
 
     def decode(self, results: Mapping[ReadRequest, BlockResult]) -> list[Reading]:
