@@ -71,7 +71,7 @@ def _batch(seq: int) -> pc.TelemetryBatch:
 def test_telemetry_published_by_a_gateway_decodes_on_the_shared_subscription(
     services, topic_prefix, compress
 ):
-    """A telemetry batch published at QoS 1 arrives through `$share` and decodes to what was sent."""
+    """A batch published at QoS 1 arrives through `$share` and decodes to what was sent."""
     topic = pc.build_topic("telemetry", site="plant1", gateway="gw-plant1-01", prefix=topic_prefix)
     sent = [_batch(seq) for seq in range(3)]
     with (
@@ -110,7 +110,7 @@ def test_a_malformed_payload_from_the_broker_is_rejected_with_a_reason(services,
 
 
 def test_last_will_marks_a_vanished_gateway_offline_and_retained(services, topic_prefix):
-    """The retained status says online while the gateway is up, and the Last Will says offline after."""
+    """The retained status says online while the gateway is up, the Last Will offline after."""
     status_topic = pc.build_topic("status", site="plant1", gateway="gw-1", prefix=topic_prefix)
     will = pc.encode_status(pc.Status(state="offline", ts=NOW_MS, agent_version="0.1.0"))
     online = pc.encode_status(pc.Status(state="online", ts=NOW_MS, agent_version="0.1.0"))
