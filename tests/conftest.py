@@ -102,9 +102,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         influx_password=env.get("PROGNOS_INFLUX_PASSWORD", ""),
         started_here=root,
     )
-    _versions(svc)
-    _SESSION_SERVICES.append(svc)
     try:
+        _versions(svc)
+        _SESSION_SERVICES.append(svc)
         yield svc
     finally:
         if root is not None:
