@@ -1,7 +1,7 @@
 """Prognos edge agent: reads device sensors, decodes them with device profiles, publishes over MQTT.
 
-Runs on small gateway hardware, so it imports only light dependencies (paho-mqtt, pymodbus, pyserial,
-APScheduler, PyYAML, pydantic, structlog) and never pandas, numpy or scikit-learn
+Runs on small gateway hardware, so it imports only light dependencies (paho-mqtt, pymodbus,
+pyserial, APScheduler, PyYAML, pydantic, structlog) and never pandas, numpy or scikit-learn
 (`tests/unit/test_edge_imports.py` enforces it).
 """
 

@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser, separate so that tests and docs can inspect it."""
     parser = argparse.ArgumentParser(
         prog="prognos-edge",
-        description="Prognos edge agent: poll devices, decode with device profiles, publish over MQTT.",
+        description="Prognos edge agent: poll devices, decode with profiles, publish over MQTT.",
     )
     parser.add_argument("--version", action="version", version=f"prognos-edge {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

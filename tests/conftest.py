@@ -1,9 +1,9 @@
 """Shared fixtures: the real services, and per-test isolation on them.
 
-Tests under `tests/integration/` talk to a real Mosquitto and a real influxd. When the environment
-already names them (`PROGNOS_MQTT_PORT`, `PROGNOS_INFLUX_URL`, ... as written by
-`scripts/services.py start DIR`), the tests use those; otherwise the first test that needs them starts
-both through `scripts/services.py` in a throw-away folder, and the session stops them at the end.
+Tests under `tests/integration/` talk to a real Mosquitto and a real influxd. When the
+environment already names them (`PROGNOS_MQTT_PORT`, `PROGNOS_INFLUX_URL`, ... as written by
+`scripts/services.py start DIR`), the tests use those; otherwise the first test that needs them
+starts both through `scripts/services.py` in a throw-away folder, and the session stops them.
 Each test gets its own MQTT topic prefix and its own InfluxDB database, so tests never see each
 other's data, even on a shared server.
 """
@@ -46,7 +46,7 @@ class Services:
     topic_prefixes: list[str] = field(default_factory=list)
 
     def influx_query(self, q: str, *, db: str | None = None) -> dict[str, object]:
-        """Run one InfluxQL statement as the admin user (POST), raising on an error in the answer."""
+        """Run one InfluxQL statement as the admin user (POST); raise on an error in the answer."""
         params = {"q": q} | ({"db": db} if db else {})
         req = urllib.request.Request(  # noqa: S310 - the test server's loopback URL
             f"{self.influx_url}/query",
@@ -68,7 +68,11 @@ def _versions(services: Services) -> None:
         services.influx_version = resp.headers.get("X-Influxdb-Version", "?")
     try:
         out = subprocess.run(
-            ["mosquitto", "-h"], capture_output=True, text=True, timeout=5, check=False,
+            ["mosquitto", "-h"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
             env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"},
         ).stdout
         match = re.search(r"version (\S+)", out)
@@ -89,7 +93,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         root = tmp_path_factory.mktemp("services")
         proc = subprocess.run(
             [sys.executable, str(SERVICES), "start", str(root)],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             pytest.fail(f"could not start the real services: {proc.stderr.strip()}", pytrace=False)
@@ -146,7 +152,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say plainly which real services the run talked to."""
     for svc in _SESSION_SERVICES:
-        where = f"started by scripts/services.py in {svc.started_here}" if svc.started_here else "from env"
+        where = (
+            f"started by scripts/services.py in {svc.started_here}"
+            if svc.started_here
+            else "from env"
+        )
         terminalreporter.write_sep("-", "real services")
         terminalreporter.write_line(
             f"mosquitto {svc.mosquitto_version} at {svc.mqtt_host}:{svc.mqtt_port} "

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 import paho.mqtt.client as mqtt
 import pytest
+from conftest import Services
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -21,7 +22,7 @@ NOW_MS = 1_763_805_599_000
 
 
 @contextmanager
-def _client(services, client_id: str, **will: object) -> Iterator[mqtt.Client]:
+def _client(services: Services, client_id: str, **will: object) -> Iterator[mqtt.Client]:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
     if will:
         client.will_set(**will)  # type: ignore[arg-type]
@@ -38,7 +39,7 @@ def _client(services, client_id: str, **will: object) -> Iterator[mqtt.Client]:
 
 
 @contextmanager
-def _subscriber(services, topic_filter: str) -> Iterator[queue.Queue[mqtt.MQTTMessage]]:
+def _subscriber(services: Services, topic_filter: str) -> Iterator[queue.Queue[mqtt.MQTTMessage]]:
     inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
     subscribed = threading.Event()
     with _client(services, f"sub-{time.monotonic_ns()}") as client:
@@ -69,8 +70,8 @@ def _batch(seq: int) -> pc.TelemetryBatch:
 
 @pytest.mark.parametrize("compress", [False, True], ids=["json", "gzip"])
 def test_telemetry_published_by_a_gateway_decodes_on_the_shared_subscription(
-    services, topic_prefix, compress
-):
+    services: Services, topic_prefix: str, compress: bool
+) -> None:
     """A batch published at QoS 1 arrives through `$share` and decodes to what was sent."""
     topic = pc.build_topic("telemetry", site="plant1", gateway="gw-plant1-01", prefix=topic_prefix)
     sent = [_batch(seq) for seq in range(3)]
@@ -79,7 +80,7 @@ def test_telemetry_published_by_a_gateway_decodes_on_the_shared_subscription(
         _client(services, "gw-plant1-01") as gateway,
     ):
         for batch in sent:
-            props = Properties(PacketTypes.PUBLISH)
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
             props.ContentType = "application/json+gzip" if compress else "application/json"
             payload = pc.encode_telemetry(batch, compress=compress)
             gateway.publish(topic, payload, qos=1, properties=props).wait_for_publish(10)
@@ -89,12 +90,14 @@ def test_telemetry_published_by_a_gateway_decodes_on_the_shared_subscription(
         parsed = pc.parse_topic(msg.topic, prefix=topic_prefix)
         assert (parsed.site, parsed.gateway, parsed.kind) == ("plant1", "gw-plant1-01", "telemetry")
         content_type = getattr(msg.properties, "ContentType", None)
-        decoded = pc.decode_telemetry(msg.payload, content_type=content_type)
+        decoded = pc.decode_telemetry(bytes(msg.payload), content_type=content_type)
         assert decoded.rejected == ()
         assert decoded.batch == batch
 
 
-def test_a_malformed_payload_from_the_broker_is_rejected_with_a_reason(services, topic_prefix):
+def test_a_malformed_payload_from_the_broker_is_rejected_with_a_reason(
+    services: Services, topic_prefix: str
+) -> None:
     """Bytes that break the contract arrive intact and are rejected with a reason, not a crash."""
     topic = pc.build_topic("telemetry", site="plant1", gateway="gw-1", prefix=topic_prefix)
     payload = pc.encode_telemetry(_batch(0))[:-7]
@@ -105,11 +108,13 @@ def test_a_malformed_payload_from_the_broker_is_rejected_with_a_reason(services,
         gateway.publish(topic, payload, qos=1).wait_for_publish(10)
         msg = inbox.get(timeout=10)
     with pytest.raises(pc.ContractError) as info:
-        pc.decode_telemetry(msg.payload)
+        pc.decode_telemetry(bytes(msg.payload))
     assert info.value.reason == "invalid_json"
 
 
-def test_last_will_marks_a_vanished_gateway_offline_and_retained(services, topic_prefix):
+def test_last_will_marks_a_vanished_gateway_offline_and_retained(
+    services: Services, topic_prefix: str
+) -> None:
     """The retained status says online while the gateway is up, the Last Will offline after."""
     status_topic = pc.build_topic("status", site="plant1", gateway="gw-1", prefix=topic_prefix)
     will = pc.encode_status(pc.Status(state="offline", ts=NOW_MS, agent_version="0.1.0"))
@@ -117,10 +122,10 @@ def test_last_will_marks_a_vanished_gateway_offline_and_retained(services, topic
     with _client(services, "gw-1-will", topic=status_topic, payload=will, qos=1, retain=True) as gw:
         gw.publish(status_topic, online, qos=1, retain=True).wait_for_publish(10)
         with _subscriber(services, status_topic) as inbox:
-            assert pc.decode_status(inbox.get(timeout=10).payload).state == "online"
+            assert pc.decode_status(bytes(inbox.get(timeout=10).payload)).state == "online"
         # MQTT 5 reason code 0x04: "disconnect with Will Message", as if the link had dropped.
         gw.disconnect(reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=4))
     with _subscriber(services, status_topic) as inbox:
         msg = inbox.get(timeout=10)
     assert msg.retain
-    assert pc.decode_status(msg.payload).state == "offline"
+    assert pc.decode_status(bytes(msg.payload)).state == "offline"

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import Services
+
 DATASETS = Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
-def test_demo_stores_every_published_reading(services):
+def test_demo_stores_every_published_reading(services: Services) -> None:
     """The foundation flow publishes C-MAPSS engines and finds every reading in InfluxDB."""
     env = {
         **os.environ,

@@ -25,7 +25,7 @@ def _imported_top_levels(path: Path) -> set[str]:
 
 
 def test_edge_source_never_names_a_heavy_library() -> None:
-    """No module of the edge agent or the contract imports pandas, numpy, scikit-learn or the cloud."""
+    """No edge or contract module imports pandas, numpy, scikit-learn or the cloud."""
     offenders = {
         str(path.relative_to(ROOT)): sorted(_imported_top_levels(path) & FORBIDDEN)
         for package in EDGE_PACKAGES
@@ -36,7 +36,7 @@ def test_edge_source_never_names_a_heavy_library() -> None:
 
 
 def test_importing_every_edge_module_loads_no_heavy_library() -> None:
-    """Importing every module of the edge agent (and its CLI) leaves pandas, numpy and sklearn unloaded."""
+    """Importing every edge module (and the CLI) leaves pandas, numpy and sklearn unloaded."""
     code = f"""
 import importlib, json, pkgutil, sys
 for package in {EDGE_PACKAGES!r}:
