@@ -1,0 +1,447 @@
+"""Modbus I/O: execute `ReadRequest`s through a pymodbus async client and return `BlockResult`s.
+
+Theory of operation
+-------------------
+A *link* is one physical channel: a TCP connection to a device or gateway (`ModbusTcpTransport`),
+or one serial port shared by several unit ids (`ModbusRtuBus`). A link sends one request at a
+time (a lock serialises callers), keeps an optional silence between frames on RTU, connects on
+demand, and never raises for what a device does: every outcome is a `BlockResult`, either the
+words/bits or a short snake_case reason.
+
+Rules:
+1. pymodbus exceptions and error responses are translated here, and only here
+   (`_failure_reason` and `_response_error`), into the reasons of `BlockResult`:
+   an exception response is `exception_code_N`; no answer in time is `timeout`; bytes that never
+   formed a valid frame (bad CRC, garbage, wrong unit) are `bad_frame`; a frame cut short, or a
+   valid frame with the wrong number of values, is `short_response`; a connection that cannot be
+   opened or was lost is `disconnected`.
+2. The client is built by an injected factory (STYLE.md 10), inside the running loop, on first
+   use. The factory receives the receive/send trace hook that the link needs to tell a
+   `bad_frame` from a `timeout`: pymodbus discards a bad frame silently and then just times out.
+3. pymodbus is told not to retry (`retries=0`) and not to reconnect by itself
+   (`reconnect_delay=0`): retries are the scheduler's back-off, so a dead device costs its
+   neighbours one timeout per attempt, not four.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal, Protocol
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu import ModbusPDU
+
+from edge_agent._model import BlockResult, ReadRequest, RegisterKind
+
+PacketTrace = Callable[[bool, bytes], None]
+"""A field-debugging hook: `(sending, data)`. Called with each frame sent and, on receipt, with
+the receive buffer as pymodbus holds it (it grows chunk by chunk until a frame is complete). It
+observes only; it must not block."""
+
+PymodbusTrace = Callable[[bool, bytes], bytes]
+"""pymodbus's own `trace_packet` shape: it may return modified data (the link never does)."""
+
+Framing = Literal["rtu", "socket"]
+
+_FUNCTION_CODES: dict[RegisterKind, int] = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
+_GUARD_S = 1.0
+"""Extra time past the request timeout before the link gives up on pymodbus itself."""
+
+
+class ModbusClient(Protocol):
+    """The part of a pymodbus async client that a link uses; tests may pass any look-alike.
+
+    pymodbus's `AsyncModbusTcpClient` and `AsyncModbusSerialClient` have this shape.
+
+    A link calls these from one task at a time: `connect()` before the first read and after a
+    failure closed the client, `read_*()` one at a time, `close()` last (and after failures).
+    """
+
+    @property
+    def connected(self) -> bool:
+        """Whether the transport is open; read before every request, from the link's task."""
+        ...
+
+    async def connect(self) -> bool:
+        """Open the transport; False (not an exception) when it cannot.
+
+        Called before the first request and whenever `connected` is False; never concurrently
+        with a read or with itself.
+        """
+        ...
+
+    def close(self) -> None:
+        """Close the transport, never while a read is running.
+
+        Called after a failure that spoils the stream, and at shutdown; the link then builds a new
+        client for the next request.
+        """
+        ...
+
+    def read_coils(
+        self, address: int, *, count: int = 1, device_id: int = 1
+    ) -> Awaitable[ModbusPDU]:
+        """Function code 1; one read at a time (the link holds its lock), after `connect()`."""
+        ...
+
+    def read_discrete_inputs(
+        self, address: int, *, count: int = 1, device_id: int = 1
+    ) -> Awaitable[ModbusPDU]:
+        """Function code 2; one read at a time (the link holds its lock), after `connect()`."""
+        ...
+
+    def read_holding_registers(
+        self, address: int, *, count: int = 1, device_id: int = 1
+    ) -> Awaitable[ModbusPDU]:
+        """Function code 3; one read at a time (the link holds its lock), after `connect()`."""
+        ...
+
+    def read_input_registers(
+        self, address: int, *, count: int = 1, device_id: int = 1
+    ) -> Awaitable[ModbusPDU]:
+        """Function code 4; one read at a time (the link holds its lock), after `connect()`."""
+        ...
+
+
+ClientFactory = Callable[[PymodbusTrace], ModbusClient]
+"""Builds a client, given the trace hook to install as its `trace_packet`. Called inside the
+running event loop (pymodbus clients need one), once per (re)connection."""
+
+
+class ModbusLink(Protocol):
+    """One Modbus channel (a TCP connection or an RTU bus): sends requests, returns results."""
+
+    async def read(self, request: ReadRequest) -> BlockResult:
+        """Send one request and return its result; never raises for a device's behaviour.
+
+        Concurrent calls are serialised (one request on the wire at a time). May be called again
+        after `close()`: the link then reconnects.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Close the connection or port. Called once the worker stops; never during `read()`."""
+        ...
+
+
+def tcp_client_factory(*, host: str, port: int = 502, timeout_s: float = 1.0) -> ClientFactory:
+    """A factory of pymodbus TCP clients with the link's settings (no retries, no auto-reconnect).
+
+    Args:
+        host: Device or gateway address.
+        port: TCP port.
+        timeout_s: Connect and response timeout.
+    """
+
+    def make(trace: PymodbusTrace) -> ModbusClient:
+        client: ModbusClient = AsyncModbusTcpClient(
+            host,
+            port=port,
+            timeout=timeout_s,
+            retries=0,
+            reconnect_delay=0,
+            trace_packet=trace,
+        )
+        return client
+
+    return make
+
+
+def rtu_client_factory(
+    *,
+    port: str,
+    baudrate: int = 19200,
+    bytesize: int = 8,
+    parity: str = "N",
+    stopbits: int = 1,
+    timeout_s: float = 0.5,
+) -> ClientFactory:
+    """A factory of pymodbus RTU serial clients (no retries, no auto-reconnect).
+
+    Args:
+        port: Serial device (`/dev/ttyUSB0`) or a pyserial URL.
+        baudrate: Bits per second.
+        bytesize: Data bits, 7 or 8.
+        parity: `N`, `E` or `O`.
+        stopbits: 1 or 2.
+        timeout_s: Open and response timeout.
+    """
+
+    def make(trace: PymodbusTrace) -> ModbusClient:
+        client: ModbusClient = AsyncModbusSerialClient(
+            port,
+            baudrate=baudrate,
+            bytesize=bytesize,
+            parity=parity,
+            stopbits=stopbits,
+            timeout=timeout_s,
+            retries=0,
+            reconnect_delay=0,
+            trace_packet=trace,
+        )
+        return client
+
+    return make
+
+
+def rtu_silence_s(baudrate: int) -> float:
+    """The Modbus RTU inter-frame silence (3.5 characters of 11 bits; 1.75 ms above 19200 baud)."""
+    if baudrate > 19200:  # noqa: PLR2004 - the spec's fixed value above 19200 baud
+        return 0.00175
+    return 3.5 * 11 / baudrate
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Link:
+    """The shared body of `ModbusTcpTransport` and `ModbusRtuBus` (see the module docstring)."""
+
+    _framing: Framing
+
+    def __init__(
+        self,
+        *,
+        client_factory: ClientFactory,
+        timeout_s: float,
+        inter_frame_delay_s: float,
+        trace_packet: PacketTrace | None,
+        wall_clock_ms: Callable[[], int],
+    ) -> None:
+        self._factory = client_factory
+        self._timeout_s = timeout_s
+        self._delay_s = inter_frame_delay_s
+        self._user_trace = trace_packet
+        self._wall_ms = wall_clock_ms
+        self._client: ModbusClient | None = None
+        self._lock = asyncio.Lock()
+        self._rx = b""
+        self._last_frame_end = -math.inf
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:  # noqa: FBT001 - pymodbus's signature
+        if not sending:
+            self._rx = data
+        if self._user_trace is not None:
+            self._user_trace(sending, data)
+        return data
+
+    async def read(self, request: ReadRequest) -> BlockResult:
+        """Send one request and return its result (see `ModbusLink.read`)."""
+        async with self._lock:
+            wait_s = self._last_frame_end + self._delay_s - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            try:
+                return await self._exchange(request)
+            finally:
+                self._last_frame_end = time.monotonic()
+
+    async def close(self) -> None:
+        """Close the client (see `ModbusLink.close`)."""
+        async with self._lock:
+            self._drop_client()
+        await asyncio.sleep(0)  # let the transport's connection_lost run inside this loop
+
+    def _drop_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    async def _exchange(self, request: ReadRequest) -> BlockResult:
+        if self._client is None:
+            self._client = self._factory(self._trace)
+        client = self._client
+        if not client.connected:
+            try:
+                async with asyncio.timeout(self._timeout_s + _GUARD_S):
+                    connected = await client.connect()
+            except (ModbusException, OSError):
+                connected = False
+            if not connected:
+                self._drop_client()
+                return BlockResult(ts_ms=self._wall_ms(), error="disconnected")
+        self._rx = b""
+        try:
+            async with asyncio.timeout(self._timeout_s + _GUARD_S):
+                pdu = await _send(client, request)
+        except (ModbusException, OSError) as exc:
+            reason = _failure_reason(exc, rx=self._rx, request=request, framing=self._framing)
+            if reason == "disconnected" or (reason != "timeout" and self._framing == "socket"):
+                # A TCP stream that carried a bad or cut frame may be out of step: start afresh.
+                self._drop_client()
+            return BlockResult(ts_ms=self._wall_ms(), error=reason)
+        ts_ms = self._wall_ms()
+        if (error := _response_error(pdu, request)) is not None:
+            return BlockResult(ts_ms=ts_ms, error=error)
+        if request.kind in ("holding", "input"):
+            return BlockResult(ts_ms=ts_ms, words=list(pdu.registers))
+        return BlockResult(ts_ms=ts_ms, bits=list(pdu.bits[: request.count]))
+
+
+class ModbusTcpTransport(_Link):
+    """Modbus TCP to one device or gateway (several unit ids may share it).
+
+    Args:
+        host: Device or gateway address.
+        port: TCP port.
+        timeout_s: Connect and response timeout.
+        client_factory: Builds the pymodbus client; default `tcp_client_factory(...)`.
+        trace_packet: Field-debugging hook, see `PacketTrace`.
+        wall_clock_ms: Epoch milliseconds for `BlockResult.ts_ms`; injected in tests.
+    """
+
+    _framing: Framing = "socket"
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int = 502,
+        timeout_s: float = 1.0,
+        client_factory: ClientFactory | None = None,
+        trace_packet: PacketTrace | None = None,
+        wall_clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        super().__init__(
+            client_factory=client_factory
+            or tcp_client_factory(host=host, port=port, timeout_s=timeout_s),
+            timeout_s=timeout_s,
+            inter_frame_delay_s=0.0,
+            trace_packet=trace_packet,
+            wall_clock_ms=wall_clock_ms,
+        )
+        self.host = host
+        self.port = port
+
+
+class ModbusRtuBus(_Link):
+    """One RS-485 (or RS-232) port in Modbus RTU, shared by every unit id on it.
+
+    Requests from all the bus's devices go through this one object, one at a time, with at least
+    `inter_frame_delay_s` of silence between the end of one exchange and the next request.
+
+    Args:
+        port: Serial device (`/dev/ttyUSB0`) or a pyserial URL.
+        baudrate: Bits per second.
+        bytesize: Data bits, 7 or 8.
+        parity: `N`, `E` or `O`.
+        stopbits: 1 or 2.
+        timeout_s: Open and response timeout, per request.
+        inter_frame_delay_s: Silence between frames; None means the RTU minimum for the baud
+            rate (`rtu_silence_s`). Raise it for slow devices that need a turnaround delay.
+        client_factory: Builds the pymodbus client; default `rtu_client_factory(...)`.
+        trace_packet: Field-debugging hook, see `PacketTrace`.
+        wall_clock_ms: Epoch milliseconds for `BlockResult.ts_ms`; injected in tests.
+    """
+
+    _framing: Framing = "rtu"
+
+    def __init__(
+        self,
+        *,
+        port: str,
+        baudrate: int = 19200,
+        bytesize: int = 8,
+        parity: str = "N",
+        stopbits: int = 1,
+        timeout_s: float = 0.5,
+        inter_frame_delay_s: float | None = None,
+        client_factory: ClientFactory | None = None,
+        trace_packet: PacketTrace | None = None,
+        wall_clock_ms: Callable[[], int] = _now_ms,
+    ) -> None:
+        factory = client_factory or rtu_client_factory(
+            port=port,
+            baudrate=baudrate,
+            bytesize=bytesize,
+            parity=parity,
+            stopbits=stopbits,
+            timeout_s=timeout_s,
+        )
+        super().__init__(
+            client_factory=factory,
+            timeout_s=timeout_s,
+            inter_frame_delay_s=rtu_silence_s(baudrate)
+            if inter_frame_delay_s is None
+            else inter_frame_delay_s,
+            trace_packet=trace_packet,
+            wall_clock_ms=wall_clock_ms,
+        )
+        self.port = port
+
+
+def _send(client: ModbusClient, request: ReadRequest) -> Awaitable[ModbusPDU]:
+    if request.kind == "holding":
+        call = client.read_holding_registers
+    elif request.kind == "input":
+        call = client.read_input_registers
+    elif request.kind == "coil":
+        call = client.read_coils
+    else:
+        call = client.read_discrete_inputs
+    return call(request.address, count=request.count, device_id=request.unit)
+
+
+# ---------------------------------------------------------------- the one mapping (rule 1)
+
+
+def _response_error(pdu: ModbusPDU, request: ReadRequest) -> str | None:
+    """The reason a decoded response is unusable, or None when it carries the requested values."""
+    if pdu.isError():
+        return f"exception_code_{pdu.exception_code}"
+    if pdu.function_code != _FUNCTION_CODES[request.kind]:
+        return "bad_frame"
+    if request.kind in ("holding", "input"):
+        return None if len(pdu.registers) == request.count else "short_response"
+    # Bits come padded to whole bytes: the byte count must be exactly ceil(count / 8).
+    return None if len(pdu.bits) == 8 * math.ceil(request.count / 8) else "short_response"
+
+
+def _failure_reason(
+    exc: BaseException, *, rx: bytes, request: ReadRequest, framing: Framing
+) -> str:
+    """Map a pymodbus/OS exception from one request to a `BlockResult.error` reason."""
+    if isinstance(exc, ConnectionException):
+        return "disconnected"
+    if isinstance(exc, (TimeoutError, ModbusIOException)):
+        # pymodbus drops frames it cannot use and then reports "no response": what arrived in
+        # the meantime (seen through the trace hook) tells a silent device from a garbled one.
+        return diagnose_received(rx, request=request, framing=framing)
+    if isinstance(exc, OSError):  # includes serial.SerialException
+        return "disconnected"
+    return "bad_frame"
+
+
+def diagnose_received(rx: bytes, *, request: ReadRequest, framing: Framing) -> str:
+    """Why `rx`, everything received for `request`, never became a response (pure).
+
+    Returns `timeout` when nothing arrived, `short_response` when `rx` is the start of the
+    expected frame but cut short, and `bad_frame` for anything else (bad CRC, garbage, a frame
+    for another unit or function).
+    """
+    if not rx:
+        return "timeout"
+    fc = _FUNCTION_CODES[request.kind]
+    if framing == "rtu":
+        # unit, function code, byte count (or exception code), data, CRC
+        header, body = rx[:2], rx
+    else:
+        # MBAP: transaction, protocol 0, length, unit; then function code, byte count, data
+        if len(rx) < 7 or rx[2:4] != b"\x00\x00":  # noqa: PLR2004 - MBAP header length
+            return "short_response" if len(rx) < 7 else "bad_frame"  # noqa: PLR2004
+        declared = int.from_bytes(rx[4:6], "big") + 6
+        if len(rx) < declared:
+            return "short_response"
+        header, body = rx[6:8], rx[6:declared] + b"\x00\x00"  # pad where RTU has its CRC
+    answers = (b"", bytes([fc]), bytes([fc | 0x80]))  # not yet there, the answer, an exception
+    if header[:1] != bytes([request.unit]) or header[1:2] not in answers:
+        return "bad_frame"
+    if len(body) < 3:  # noqa: PLR2004 - unit, function code, byte count or exception code
+        return "short_response"
+    expected = 5 if body[1] & 0x80 else 3 + body[2] + 2
+    return "short_response" if len(body) < expected else "bad_frame"
