@@ -1,5 +1,5 @@
 # Convenience targets; the README's two commands (scripts/demo, scripts/test) need no make.
-.PHONY: setup test check demo services-up services-down
+.PHONY: setup test check demo services-up services-down bench
 
 setup:
 	scripts/setup
@@ -12,3 +12,10 @@ check: setup
 
 demo:
 	scripts/demo
+
+# Every benchmark in scripts/bench/, one after the other (see scripts/bench/README.md); stops at the
+# first that fails. BENCH_ARGS go to each, e.g. make bench BENCH_ARGS="--duration-s 0.2 --strict".
+bench: setup
+	@set -e; for script in scripts/bench/*.py; do \
+		echo "== $$script"; .venv/bin/python "$$script" $(BENCH_ARGS); \
+	done
