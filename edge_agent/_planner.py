@@ -156,12 +156,12 @@ class _BadValue(Exception):  # noqa: N818 - a control-flow signal inside decode,
 
 _Convert = Callable[[Sequence[int] | Sequence[bool]], Value]
 
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    slot: SignalSlot
-    convert: _Convert
-    bits: bool
+_Field = tuple[str, int, int, _Convert]
+"""One signal as `decode` executes it: name, offset, end (both counted from the request's
+address) and converter, all fixed when the plan is compiled."""
+_RequestDecoder = tuple[int, bool, tuple[_Field, ...], tuple[str, ...]]
+"""One request's signals as `decode` executes them: the request's place in plan order, whether
+it reads bits, its fields in plan order, and their names (for a failed request)."""
 
 
 class CompiledPlan:
@@ -192,10 +192,7 @@ class CompiledPlan:
         self._groups = tuple(groups)
         self._slots = tuple(slots)
         self._chosen = tuple(chosen) or tuple((s.signal, s.interval_s) for s in self._slots)
-        self._compiled = tuple(
-            _Compiled(slot, _compile_converter(slot.signal), slot.request.kind in _BIT_TABLES)
-            for slot in self._slots
-        )
+        self._decoders = _compile_decoders(self._slots)
 
     @property
     def groups(self) -> Sequence[PollGroup]:
@@ -224,31 +221,26 @@ class CompiledPlan:
         Returns:
             The readings, good or bad with a reason.
         """
+        # Only the requests present are visited, one dict lookup each; everything about their
+        # signals was fixed at compile time (STYLE.md 3), so this only executes.
+        decoders = self._decoders
+        found: list[tuple[int, bool, tuple[_Field, ...], tuple[str, ...], BlockResult]] = []
+        for request, result in results.items():
+            decoder = decoders.get(request)
+            if decoder is not None:
+                found.append((*decoder, result))
+        if len(found) > 1:
+            found.sort(key=_plan_order)
         readings: list[Reading] = []
         asset = self.asset
-        for compiled in self._compiled:
-            slot = compiled.slot
-            result = results.get(slot.request)
-            if result is None:
-                continue
-            name = slot.signal.name
+        for _, bits, fields, names, result in found:
             if result.error is not None:
-                readings.append(Reading.bad(asset, name, result.ts_ms, result.error))
-                continue
-            data = result.bits if compiled.bits else result.words
-            if data is None or len(data) < slot.end:
-                readings.append(Reading.bad(asset, name, result.ts_ms, "short_response"))
-                continue
-            try:
-                value = compiled.convert(data[slot.offset : slot.end])
-            except _BadValue as bad:
-                readings.append(Reading.bad(asset, name, result.ts_ms, bad.reason))
-            # A source that hands over garbage (a word above 0xFFFF, a non-number) must not stop
-            # the poll: the signal is bad, the others still decode.
-            except (ValueError, TypeError, OverflowError, struct.error):
-                readings.append(Reading.bad(asset, name, result.ts_ms, "decode_error"))
+                error, ts_ms = result.error, result.ts_ms
+                readings.extend([Reading.bad(asset, name, ts_ms, error) for name in names])
             else:
-                readings.append(Reading(asset, name, result.ts_ms, value))
+                _decode_block(
+                    readings, asset, fields, result.bits if bits else result.words, result
+                )
         return readings
 
     def describe(self) -> str:
@@ -316,6 +308,54 @@ class CompiledPlan:
             for row in rows
         ]
         return "\n".join(header + [line.rstrip() for line in lines])
+
+
+def _plan_order(hit: tuple[int, object, object, object, object]) -> int:
+    return hit[0]
+
+
+def _decode_block(
+    readings: list[Reading],
+    asset: str,
+    fields: tuple[_Field, ...],
+    data: Sequence[int] | Sequence[bool] | None,
+    result: BlockResult,
+) -> None:
+    """Append the readings of one answered request's fields (`CompiledPlan.decode`, Rule 3)."""
+    append = readings.append
+    ts_ms = result.ts_ms
+    size = -1 if data is None else len(data)
+    for name, offset, end, convert in fields:
+        if size < end:
+            append(Reading.bad(asset, name, ts_ms, "short_response"))
+            continue
+        try:
+            value = convert(data[offset:end])  # type: ignore[index]  # size >= 0: not None
+        except _BadValue as bad:
+            append(Reading.bad(asset, name, ts_ms, bad.reason))
+        # A source that hands over garbage (a word above 0xFFFF, a non-number) must not stop the
+        # poll: the signal is bad, the others still decode.
+        except (ValueError, TypeError, OverflowError, struct.error):
+            append(Reading.bad(asset, name, ts_ms, "decode_error"))
+        else:
+            append(Reading(asset, name, ts_ms, value))
+
+
+def _compile_decoders(slots: Sequence[SignalSlot]) -> dict[ReadRequest, _RequestDecoder]:
+    """Group the slots by request, in plan order, with a converter and plain offsets each."""
+    fields: dict[ReadRequest, list[_Field]] = {}
+    for slot in slots:
+        field_ = (slot.signal.name, slot.offset, slot.end, _compile_converter(slot.signal))
+        fields.setdefault(slot.request, []).append(field_)
+    return {
+        request: (
+            index,
+            request.kind in _BIT_TABLES,
+            tuple(members),
+            tuple(name for name, _, _, _ in members),
+        )
+        for index, (request, members) in enumerate(fields.items())
+    }
 
 
 @dataclass(slots=True)
@@ -593,6 +633,7 @@ def _compile_converter(signal: Signal) -> _Convert:  # noqa: C901 - one closure,
     clamp = signal.clamp
     low = clamp.min if clamp is not None and clamp.min is not None else -math.inf
     high = clamp.max if clamp is not None and clamp.max is not None else math.inf
+    clamped = low != -math.inf or high != math.inf
     as_int = signal.value_type == "int"
 
     def convert(words: Sequence[int] | Sequence[bool]) -> Value:
@@ -611,7 +652,8 @@ def _compile_converter(signal: Signal) -> _Convert:  # noqa: C901 - one closure,
             value = round(int(raw) * scale + offset, ndigits)
         else:
             value = int(raw)
-        value = min(max(value, low), high)
+        if clamped:
+            value = min(max(value, low), high)
         if not as_int:
             return float(value)
         if not MIN_INT <= value <= MAX_INT:

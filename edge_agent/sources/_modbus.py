@@ -21,6 +21,9 @@ Rules:
 3. pymodbus is told not to retry (`retries=0`) and not to reconnect by itself
    (`reconnect_delay=0`): retries are the scheduler's back-off, so a dead device costs its
    neighbours one timeout per attempt, not four.
+4. pymodbus times out connects and responses itself (`timeout`), which is what yields `timeout`.
+   The link adds a guard `_GUARD_S` later (`_Guard`), so that a client which never returns (a
+   look-alike, or a pymodbus bug) still ends as `timeout` rather than holding the link for good.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -50,6 +53,8 @@ Framing = Literal["rtu", "socket"]
 _FUNCTION_CODES: dict[RegisterKind, int] = {"coil": 1, "discrete": 2, "holding": 3, "input": 4}
 _GUARD_S = 1.0
 """Extra time past the request timeout before the link gives up on pymodbus itself."""
+
+_T = TypeVar("_T")
 
 
 class ModbusClient(Protocol):
@@ -199,6 +204,58 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class _Guard:
+    """A deadline on the one client call a link awaits at a time, cancelling it when it passes.
+
+    It does what ``asyncio.timeout`` does, without arming and cancelling a loop timer for every
+    request (about 7 us, a large share of a loopback request's cost): one timer stays armed; when
+    it fires before the current call's deadline it moves on to that deadline, so back-to-back
+    requests cost one timer per guard period. `_Link._guarded` turns its cancellation into a
+    `TimeoutError`, as ``asyncio.timeout`` does.
+    """
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[object] | None = None
+        self._deadline = math.inf
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._expired = False
+
+    def arm(self, task: asyncio.Task[object], loop: asyncio.AbstractEventLoop, when: float) -> None:
+        """Guard `task`'s next await: cancel it if it is still running at loop time `when`."""
+        self._task = task
+        self._deadline = when
+        self._expired = False
+        timer = self._timer
+        if timer is None or self._timer_loop is not loop or timer.when() > when:
+            self.cancel()
+            self._timer = loop.call_at(when, self._fire)
+            self._timer_loop = loop
+
+    def disarm(self) -> bool:
+        """End the guarded await; True once if the guard cancelled the task (then reset)."""
+        self._task = None
+        expired, self._expired = self._expired, False
+        return expired
+
+    def cancel(self) -> None:
+        """Drop the armed timer (the link is closing)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _fire(self) -> None:
+        self._timer = None
+        task = self._task
+        if task is None or self._timer_loop is None:
+            return  # idle: the next arm() sets a timer again
+        if self._timer_loop.time() < self._deadline:
+            self._timer = self._timer_loop.call_at(self._deadline, self._fire)
+        else:
+            self._expired = True
+            task.cancel()
+
+
 class _Link:
     """The shared body of `ModbusTcpTransport` and `ModbusRtuBus` (see the module docstring)."""
 
@@ -222,6 +279,7 @@ class _Link:
         self._lock = asyncio.Lock()
         self._rx = b""
         self._last_frame_end = -math.inf
+        self._guard = _Guard()
 
     def _trace(self, sending: bool, data: bytes) -> bytes:  # noqa: FBT001 - pymodbus's signature
         if not sending:
@@ -245,6 +303,7 @@ class _Link:
         """Close the client (see `ModbusLink.close`)."""
         async with self._lock:
             self._drop_client()
+            self._guard.cancel()
         await asyncio.sleep(0)  # let the transport's connection_lost run inside this loop
 
     def _drop_client(self) -> None:
@@ -252,14 +311,37 @@ class _Link:
             self._client.close()
             self._client = None
 
+    async def _guarded(self, call: Awaitable[_T]) -> _T:
+        """Await a client call; raise `TimeoutError` if it outlasts the timeout plus `_GUARD_S`.
+
+        The same as ``async with asyncio.timeout(...)``, minus a timer per call (`_Guard`).
+        """
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a Modbus link must be used inside an asyncio task")
+        loop = task.get_loop()
+        cancelling = task.cancelling()
+        guard = self._guard
+        guard.arm(task, loop, loop.time() + self._timeout_s + _GUARD_S)
+        try:
+            return await call
+        except asyncio.CancelledError as exc:
+            # Only the guard's own cancellation is a timeout; a cancel from outside (shutdown)
+            # still propagates, as with asyncio.timeout.
+            if guard.disarm() and task.uncancel() <= cancelling:
+                raise TimeoutError from exc
+            raise
+        finally:
+            if guard.disarm():  # the guard fired but the call returned or raised anyway
+                task.uncancel()
+
     async def _exchange(self, request: ReadRequest) -> BlockResult:
         if self._client is None:
             self._client = self._factory(self._trace)
         client = self._client
         if not client.connected:
             try:
-                async with asyncio.timeout(self._timeout_s + _GUARD_S):
-                    connected = await client.connect()
+                connected = await self._guarded(client.connect())
             except (ModbusException, OSError):
                 connected = False
             if not connected:
@@ -267,8 +349,7 @@ class _Link:
                 return BlockResult(ts_ms=self._wall_ms(), error="disconnected")
         self._rx = b""
         try:
-            async with asyncio.timeout(self._timeout_s + _GUARD_S):
-                pdu = await _send(client, request)
+            pdu = await self._guarded(_send(client, request))
         except (ModbusException, OSError) as exc:
             reason = _failure_reason(exc, rx=self._rx, request=request, framing=self._framing)
             if reason == "disconnected" or (reason != "timeout" and self._framing == "socket"):

@@ -300,28 +300,35 @@ class ModbusWorker:
     async def _poll(self, device: ModbusDevice, group: int) -> tuple[list[Reading], str | None]:
         """Send a group's requests; returns the readings and the failure reason (None if ok)."""
         counters = self._states[device.name].counters
+        read = self._link.read
         results: dict[ReadRequest, BlockResult] = {}
         silent: BlockResult | None = None
+        answered = False  # some request was answered, even with an error: not a failed poll
+        failure: str | None = None  # the first request's reason, while none was answered
         for request in device.plan.groups[group].requests:
             if silent is not None:
                 counters.requests_skipped += 1
                 results[request] = silent
                 continue
-            result = await self._link.read(request)
+            result = await read(request)
             counters.requests += 1
-            if result.error is not None:
-                counters.errors[result.error] += 1
-                if result.error in SILENT_REASONS:
-                    silent = result
             results[request] = result
+            error = result.error
+            if error is None:
+                answered = True
+                continue
+            counters.errors[error] += 1
+            if error in SILENT_REASONS:
+                silent = result
+            if error not in NOT_ANSWERED_REASONS:
+                answered = True
+            elif failure is None:
+                failure = error
         readings = device.plan.decode(results)
-        good = sum(1 for reading in readings if reading.quality is Quality.GOOD)
+        good = [reading.quality for reading in readings].count(Quality.GOOD)
         counters.readings_good += good
         counters.readings_bad += len(readings) - good
-        errors = [r.error for r in results.values()]
-        if errors and all(error in NOT_ANSWERED_REASONS for error in errors):
-            return readings, next(e for e in errors if e is not None)
-        return readings, None
+        return readings, None if answered else failure
 
     async def aclose(self) -> None:
         """Close the link (see `Source.aclose`)."""
