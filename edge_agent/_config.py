@@ -298,6 +298,196 @@ class BackoffConfig(_Strict):
         return self
 
 
+class DeadbandOverride(_Strict):
+    """A signal's report-by-exception band, replacing the profile's `deadband` for it."""
+
+    deadband_abs: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="Absolute band, in the signal's unit."
+    )
+    deadband_pct: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Band in percent of the last reported value (`1.0` is 1 %).",
+    )
+
+
+class AggregateSection(_Strict):
+    """Min/mean/max of fast signals over tumbling, epoch-aligned windows."""
+
+    signals: list[Identifier] = Field(min_length=1, description="The signals to aggregate.")
+    window_s: float = Field(
+        ge=0.001, allow_inf_nan=False, description="Window length, seconds (10 s: :00, :10, ...)."
+    )
+    counts: Literal["omit", "emit"] = Field(
+        default="omit", description="`emit` adds `{signal}_count` and `{signal}_bad_count`."
+    )
+    raw: Literal["drop", "keep"] = Field(
+        default="drop", description="`keep` also passes the raw readings of `signals` on."
+    )
+    grace_s: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="Wait for late readings, seconds."
+    )
+
+
+class OperatingHoursSection(_Strict):
+    """Operating hours and starts of the asset, from one signal that tells whether it runs."""
+
+    signal: Identifier = Field(description="The signal, e.g. `motor_current_a` or `running`.")
+    running_above: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Running while the value is above this; omitted: use `running_values`.",
+    )
+    stopped_below: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Hysteresis: once running, stopped only below this (default running_above).",
+    )
+    running_values: list[bool | int | str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Without a threshold, the values meaning running (default `[true]`).",
+    )
+    max_gap_s: float | None = Field(
+        default=None,
+        ge=0.001,
+        allow_inf_nan=False,
+        description="Longest gap between two samples that still accrues time, seconds; "
+        "omitted: 3 poll intervals of `signal`.",
+    )
+    hours_name: Identifier = Field(default="operating_hours", description="Signal of the hours.")
+    starts_name: Identifier = Field(default="starts", description="Signal of the start count.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OperatingHoursSection:
+        if self.running_above is None and self.stopped_below is not None:
+            raise PydanticCustomError("rule", "stopped_below needs running_above")
+        if self.running_above is not None and self.running_values is not None:
+            raise PydanticCustomError("rule", "running_above and running_values exclude each other")
+        if (
+            self.running_above is not None
+            and self.stopped_below is not None
+            and self.stopped_below > self.running_above
+        ):
+            raise PydanticCustomError(
+                "rule",
+                "stopped_below must be at most running_above ({above}). Got {below} instead",
+                {"above": self.running_above, "below": self.stopped_below},
+            )
+        if self.hours_name == self.starts_name:
+            raise PydanticCustomError("rule", "hours_name and starts_name must differ")
+        return self
+
+
+class UsageSection(_Strict):
+    """A usage total of the asset: the integral of a rate, or a device counter's increments."""
+
+    signal: Identifier = Field(description="The source signal.")
+    name: Identifier = Field(description="The signal the total is published as.")
+    kind: Literal["rate", "counter"] = Field(
+        description="`rate`: integrate over time; `counter`: add up the increments."
+    )
+    scale: float = Field(
+        default=1.0, gt=0, allow_inf_nan=False, description="Output units per unit of usage."
+    )
+    rate_unit_s: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="`rate` only: seconds in the rate's time unit (3600 for m3/h); default 1.",
+    )
+    max_gap_s: float | None = Field(
+        default=None,
+        ge=0.001,
+        allow_inf_nan=False,
+        description="`rate` only: longest gap that is integrated, seconds; omitted: 3 poll "
+        "intervals of `signal`.",
+    )
+    counter_modulus: float | None = Field(
+        default=None,
+        gt=0,
+        allow_inf_nan=False,
+        description="`counter` only: where the counter wraps to 0 (65536 for a 16-bit one).",
+    )
+
+    @model_validator(mode="after")
+    def _kind_keys(self) -> UsageSection:
+        if self.kind == "counter":
+            wrong = [k for k in ("rate_unit_s", "max_gap_s") if getattr(self, k) is not None]
+        else:
+            wrong = ["counter_modulus"] if self.counter_modulus is not None else []
+        if wrong:
+            raise PydanticCustomError(
+                "rule",
+                "{keys} must be omitted for kind '{kind}'",
+                {"keys": " and ".join(wrong), "kind": self.kind},
+            )
+        return self
+
+
+def _yaml_off(value: object) -> object:
+    """YAML 1.1 reads an unquoted `off` as false: take it as the `off` the user wrote."""
+    return "off" if value is False else value
+
+
+class PreprocessConfig(_Strict):
+    """Edge pre-processing of one device's readings, in this order: usage, aggregate, deadband."""
+
+    deadband: Annotated[Literal["profile", "off"], BeforeValidator(_yaml_off)] = Field(
+        default="profile",
+        description="`profile`: report a number only when it leaves the profile's per-signal "
+        "`deadband` (booleans and strings on change); `off`: report every poll.",
+    )
+    heartbeat_s: float | None = Field(
+        default=300.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Report every signal at least this often, seconds, even when flat; null: "
+        "never.",
+    )
+    deadbands: dict[Identifier, DeadbandOverride] = Field(
+        default_factory=dict, description="Per-signal bands that replace the profile's."
+    )
+    aggregate: AggregateSection | None = Field(
+        default=None, description="Min/mean/max of fast signals per window."
+    )
+    operating_hours: list[OperatingHoursSection] = Field(
+        default_factory=list, description="Operating hours and starts rules."
+    )
+    usage: list[UsageSection] = Field(default_factory=list, description="Usage totals.")
+
+    @model_validator(mode="after")
+    def _outputs_unique(self) -> PreprocessConfig:
+        if self.deadband == "off" and self.deadbands:
+            raise PydanticCustomError("rule", "deadbands needs deadband: profile (it is 'off')")
+        names = [n for rule in self.operating_hours for n in (rule.hours_name, rule.starts_name)]
+        names += [rule.name for rule in self.usage]
+        if twice := sorted({name for name in names if names.count(name) > 1}):
+            raise PydanticCustomError(
+                "rule",
+                "operating_hours and usage must publish distinct names; {names} repeat",
+                {"names": twice},
+            )
+        return self
+
+    @property
+    def has_usage(self) -> bool:
+        """Whether the device accrues usage (its state must be persisted)."""
+        return bool(self.operating_hours or self.usage)
+
+    def signals_named(self) -> list[tuple[str, str]]:
+        """Every `(key path, signal)` that must be a signal of the device."""
+        named = [(f"deadbands.{name}", name) for name in self.deadbands]
+        if self.aggregate is not None:
+            named += [(f"aggregate.signals[{i}]", s) for i, s in enumerate(self.aggregate.signals)]
+        named += [
+            (f"operating_hours[{i}].signal", r.signal) for i, r in enumerate(self.operating_hours)
+        ]
+        named += [(f"usage[{i}].signal", r.signal) for i, r in enumerate(self.usage)]
+        return [(f"preprocess.{key}", signal) for key, signal in named]
+
+
 class DeviceConfig(_Strict):
     """One device: where it is, what it is, how to poll it."""
 
@@ -329,6 +519,10 @@ class DeviceConfig(_Strict):
     )
     backoff: BackoffConfig = Field(
         default_factory=BackoffConfig, description="Retry timing when the device stops answering."
+    )
+    preprocess: PreprocessConfig = Field(
+        default_factory=PreprocessConfig,
+        description="Deadband, aggregation and usage counters applied to its readings.",
     )
 
     @model_validator(mode="after")
@@ -364,6 +558,17 @@ class EdgeConfig(_Strict):
     )
     buses: dict[Identifier, SerialBusConfig] = Field(
         default_factory=dict, description="Modbus RTU buses by name."
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        description="Folder for persisted agent state (usage counters, `usage.json`); relative "
+        "to the config file's folder. Required when a device has usage rules.",
+    )
+    state_save_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="How often usage state is saved, seconds (and always at stop).",
     )
     devices: list[DeviceConfig] = Field(min_length=1, description="The devices to poll.")
 
@@ -423,8 +628,8 @@ def parse_config(text: str, *, source: str = "edge.yaml") -> EdgeConfig:
 def load_config(path: str | Path, *, check_profiles: bool = True) -> EdgeConfig:
     """Read and validate the config file.
 
-    `profiles_dir` comes back resolved against the file's folder. With `check_profiles`, every
-    `profile` (other than `auto`) must name a `.yaml` file there.
+    `profiles_dir` and `state_dir` come back resolved against the file's folder. With
+    `check_profiles`, every `profile` (other than `auto`) must name a `.yaml` file there.
 
     Raises:
         ConfigError: The file cannot be read, or the config is invalid.
@@ -435,8 +640,10 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> EdgeConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise _config_error([f"{path}: cannot read the config file: {exc}"], str(path)) from None
     config = parse_config(text, source=str(path))
-    profiles_dir = path.parent / config.profiles_dir
-    config = config.model_copy(update={"profiles_dir": profiles_dir})
+    update: dict[str, object] = {"profiles_dir": path.parent / config.profiles_dir}
+    if config.state_dir is not None:
+        update["state_dir"] = path.parent / config.state_dir
+    config = config.model_copy(update=update)
     if check_profiles:
         _check_profiles(config, str(path))
     return config
@@ -451,7 +658,7 @@ def _check_profiles(config: EdgeConfig, source: str) -> None:
         raise _config_error(
             [f"{source}: profiles_dir must be an existing folder. Got {where!r} instead."], source
         )
-    known = sorted(p.stem for p in config.profiles_dir.glob("*.yaml"))
+    known = sorted(p.stem for p in config.profiles_dir.iterdir() if p.suffix in {".yaml", ".yml"})
     listing = ", ".join(known) or "none there"
     lines = [
         (
@@ -475,6 +682,11 @@ def _cross_check(config: EdgeConfig, source: str) -> list[str]:
     }
     for index, device in enumerate(config.devices):
         problems: list[tuple[str, str, object]] = []
+        if device.preprocess.has_usage and config.state_dir is None:
+            lines.append(
+                f'{source}: device "{device.name}": preprocess has usage rules, so state_dir is '
+                "required (accrued operating hours must survive a restart)."
+            )
         if (first := names.setdefault(device.name, index)) != index:
             problems.append(("name", f"must be unique (devices[{first}] has it too)", device.name))
         if (owner := assets.setdefault(device.asset, device.name)) != device.name:
