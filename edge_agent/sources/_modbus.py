@@ -24,6 +24,9 @@ Rules:
 4. pymodbus times out connects and responses itself (`timeout`), which is what yields `timeout`.
    The link adds a guard `_GUARD_S` later (`_Guard`), so that a client which never returns (a
    look-alike, or a pymodbus bug) still ends as `timeout` rather than holding the link for good.
+5. A cancel of the caller's task always ends `read()` with `CancelledError`, even one that the
+   client's wait swallowed (pymodbus on Python 3.11, see `raise_if_cancel_lost`): after each
+   client call the link compares `task.cancelling()` with its count before the call.
 """
 
 from __future__ import annotations
@@ -256,6 +259,26 @@ class _Guard:
             task.cancel()
 
 
+def raise_if_cancel_lost(task: asyncio.Task[object], cancelling: int) -> None:
+    """Raise `CancelledError` if `task` was cancelled since its count was `cancelling`.
+
+    On Python 3.11, `asyncio.wait_for` (which pymodbus awaits every response and connect with)
+    returns the result instead of raising when a cancel arrives in the loop iteration in which
+    the awaited future completes (CPython gh-86296, fixed in 3.12). The cancel request still
+    counts in `task.cancelling()`: nothing took it back with `uncancel()`. Call this after such an
+    await, with the count from before it, to deliver the cancel the await swallowed.
+    """
+    if task.cancelling() > cancelling:
+        raise asyncio.CancelledError
+
+
+def _end_guarded(task: asyncio.Task[object], guard: _Guard, cancelling: int) -> None:
+    """After a guarded call that did not raise `CancelledError`: undo the guard, keep a stop."""
+    if guard.disarm():  # the guard fired but the call returned or raised anyway
+        task.uncancel()
+    raise_if_cancel_lost(task, cancelling)  # a cancel from outside, lost by pymodbus's wait_for
+
+
 class _Link:
     """The shared body of `ModbusTcpTransport` and `ModbusRtuBus` (see the module docstring)."""
 
@@ -324,16 +347,18 @@ class _Link:
         guard = self._guard
         guard.arm(task, loop, loop.time() + self._timeout_s + _GUARD_S)
         try:
-            return await call
+            result = await call
         except asyncio.CancelledError as exc:
             # Only the guard's own cancellation is a timeout; a cancel from outside (shutdown)
             # still propagates, as with asyncio.timeout.
             if guard.disarm() and task.uncancel() <= cancelling:
                 raise TimeoutError from exc
             raise
-        finally:
-            if guard.disarm():  # the guard fired but the call returned or raised anyway
-                task.uncancel()
+        except BaseException:
+            _end_guarded(task, guard, cancelling)
+            raise
+        _end_guarded(task, guard, cancelling)
+        return result
 
     async def _exchange(self, request: ReadRequest) -> BlockResult:
         if self._client is None:

@@ -18,6 +18,9 @@ Rules:
    ends the poll for that device: its remaining requests are not sent and carry the same reason.
 4. The schedule and the back-off are pure: time is passed in. The worker takes its clock and its
    sleep as parameters, so schedule tests advance a fake clock and never sleep.
+5. One `task.cancel()` stops a worker. A link may swallow a cancel (pymodbus's `wait_for` on
+   Python 3.11, see `raise_if_cancel_lost`); the worker checks its task's `cancelling()` after
+   every request and before every sleep, and raises the `CancelledError` the await did not.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import structlog
 
 from edge_agent._model import BlockResult, PollPlan, Quality, Reading, ReadRequest
 from edge_agent.sources._device import DeviceStartupError, DeviceState, log_transition
-from edge_agent.sources._modbus import ModbusLink
+from edge_agent.sources._modbus import ModbusLink, raise_if_cancel_lost
 from edge_agent.sources._source import Emit
 
 _log = structlog.get_logger("edge_agent.sources")
@@ -209,6 +212,13 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def _current_task() -> asyncio.Task[object]:
+    task = asyncio.current_task()
+    if task is None:
+        raise RuntimeError("a Modbus worker must run inside an asyncio task")
+    return task
+
+
 class ModbusWorker:
     """Polls the devices behind one `ModbusLink` (an RTU bus or a TCP endpoint): a `Source`.
 
@@ -263,8 +273,11 @@ class ModbusWorker:
 
     async def run(self, emit: Emit) -> None:
         """Poll until cancelled (see `Source.run`)."""
+        task = _current_task()
+        cancelling = task.cancelling()
         schedule = self._schedule()
         while (due := schedule.next()) is not None:
+            raise_if_cancel_lost(task, cancelling)  # rule 5
             wait_s = due.at - self._clock()
             if wait_s > 0:
                 await self._sleep(wait_s)
@@ -299,6 +312,8 @@ class ModbusWorker:
 
     async def _poll(self, device: ModbusDevice, group: int) -> tuple[list[Reading], str | None]:
         """Send a group's requests; returns the readings and the failure reason (None if ok)."""
+        task = _current_task()
+        cancelling = task.cancelling()
         counters = self._states[device.name].counters
         read = self._link.read
         results: dict[ReadRequest, BlockResult] = {}
@@ -311,6 +326,7 @@ class ModbusWorker:
                 results[request] = silent
                 continue
             result = await read(request)
+            raise_if_cancel_lost(task, cancelling)  # rule 5: no further request after a cancel
             counters.requests += 1
             results[request] = result
             error = result.error
