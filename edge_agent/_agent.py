@@ -62,7 +62,14 @@ from edge_agent._config import EdgeConfig, load_config
 from edge_agent._exceptions import ConfigError
 from edge_agent._model import PollPlan, Reading
 from edge_agent._profile import Profile, ProfileLibrary
-from edge_agent.sources import DeviceState, PacketTrace, Source, build_sources, start_source
+from edge_agent.sources import (
+    DeviceState,
+    ModbusWorker,
+    PacketTrace,
+    Source,
+    build_sources,
+    start_source,
+)
 
 _log = structlog.get_logger("edge_agent.agent")
 
@@ -225,6 +232,43 @@ class Agent:
     def profiles(self) -> Mapping[str, Profile | None]:
         """Every device's profile by name; None for line devices and unidentified devices."""
         return {name: device.compiled.profile for name, device in self._devices.items()}
+
+    def device(self, name: str) -> CompiledDevice:
+        """A running device as compiled now (after identification for `profile: auto`).
+
+        Raises:
+            KeyError: no device of that name runs.
+        """
+        return self._devices[name].compiled
+
+    async def poll_now(self, device: str | None = None) -> int:
+        """Poll every group of one Modbus device (or of all) at once, outside the schedule.
+
+        The readings go through the pipelines to the sink, as scheduled ones do. Call from the
+        agent's loop after `start()`; the link serialises these requests with the worker's.
+
+        Args:
+            device: The device name; None polls every Modbus device.
+
+        Returns:
+            How many devices were polled (line devices and unidentified ones are not).
+        """
+        polled = 0
+        for channel in self._channels.values():
+            source = channel.source
+            if not isinstance(source, ModbusWorker):
+                continue
+            for name in list(source.states):
+                running = self._devices.get(name)
+                if (device is not None and name != device) or running is None:
+                    continue
+                plan = running.plan
+                if plan is None:
+                    continue
+                for group in range(len(plan.groups)):
+                    self._emit(await source.poll(name, group))
+                polled += 1
+        return polled
 
     @property
     def stop_requested(self) -> bool:

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import structlog
+
 import prognos_contract
 from edge_agent._agent import Agent, cancel_and_wait
 from edge_agent._agent_devices import (
@@ -37,11 +39,12 @@ from edge_agent._agent_devices import (
 )
 from edge_agent._agent_logging import configure_logging
 from edge_agent._config import SerialLineTransportConfig, load_config
-from edge_agent._exceptions import ConfigError, DeviceError
+from edge_agent._exceptions import BufferCorrupt, ConfigError, DeviceError
 from edge_agent._model import Quality, Reading, ReadRequest
 from edge_agent._planner import compile_plan, theoretical_min_requests
 from edge_agent._preprocess import AggregateConfig, DeadbandConfig, StepConfig, UsageConfig
 from edge_agent._profile import Profile, ProfileLibrary, load_profile
+from edge_agent._runtime import AgentFailed, EdgeRuntime
 from edge_agent._version import __version__
 from edge_agent.codecs import format_raw_views
 from edge_agent.sources import (
@@ -51,6 +54,8 @@ from edge_agent.sources import (
     build_sources,
     start_source,
 )
+
+_log = structlog.get_logger("edge_agent.cli")
 
 EXIT_DEVICE = 1
 EXIT_CONFIG = 2
@@ -450,7 +455,7 @@ async def _read_raw(args: argparse.Namespace) -> int:
 
 
 def _stdout_sink(readings: Sequence[Reading]) -> None:
-    """The `run` sink until the MQTT publisher lands: one JSON object per reading on stdout."""
+    """The `run` sink without an `mqtt` section: one JSON object per reading on stdout."""
     out = sys.stdout
     for reading in readings:
         out.write(json.dumps(_reading_json(reading), ensure_ascii=False) + "\n")
@@ -458,8 +463,20 @@ def _stdout_sink(readings: Sequence[Reading]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    agent = Agent.from_file(args.config, sink=_stdout_sink)
-    asyncio.run(agent.run(stop_signals=(signal.SIGTERM, signal.SIGINT)))
+    config = load_config(args.config)
+    if config.mqtt is None:
+        _log.warning(
+            "mqtt_not_configured",
+            config=args.config,
+            note="no mqtt section: readings go to stdout as JSON lines, nothing is published",
+        )
+        agent = Agent.from_config(config, sink=_stdout_sink, source=args.config)
+        asyncio.run(agent.run(stop_signals=(signal.SIGTERM, signal.SIGINT)))
+        return 0
+    runtime = EdgeRuntime(config=config, source=args.config, config_path=Path(args.config))
+    asyncio.run(
+        runtime.run(stop_signals=(signal.SIGTERM, signal.SIGINT), reload_signals=(signal.SIGHUP,))
+    )
     return 0
 
 
@@ -596,13 +613,16 @@ def _add_run(add_parser: _AddParser, common: argparse.ArgumentParser) -> None:
     run = add_parser(
         "run",
         parents=[common],
-        help="run the agent; readings go to stdout as JSON lines (no MQTT yet)",
+        help="run the agent: publish over MQTT (or, without an mqtt section, print JSON lines)",
         description="Poll every device of CONFIG, pre-process the readings (usage counters, "
-        "aggregation, deadband) and write them to stdout, one JSON object per reading: "
-        '{"asset", "signal", "ts" (epoch ms), "value", "quality", "reason" if bad}. '
-        "NOTE: the MQTT publisher is not wired in yet, so nothing is sent to a broker; this "
-        "command is for commissioning and for piping into other tools. Logs go to stderr. "
-        "SIGTERM or SIGINT stops it gracefully (ports closed, usage state saved).",
+        "aggregation, deadband) and deliver them. With an `mqtt` section: batches are "
+        "committed to the durable outbox and published (QoS 1) per MQTT contract v1, with "
+        "events, health (also at /metrics) and commands; SIGHUP reloads the config (the "
+        "outbox is never touched). Without one: readings go to stdout, one JSON object per "
+        'reading: {"asset", "signal", "ts" (epoch ms), "value", "quality", "reason" if bad}. '
+        "Logs go to stderr. SIGTERM or SIGINT stops it gracefully (ports closed, usage state "
+        "saved, in-flight messages acknowledged). Exit 1 when the publisher or the outbox "
+        "fails.",
     )
     run.add_argument("config", metavar="CONFIG", help="the agent config")
     run.set_defaults(func=_run)
@@ -626,7 +646,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         _fail(str(exc))
         return EXIT_CONFIG
-    except (DeviceError, _DeviceFailedError) as exc:
+    except (DeviceError, _DeviceFailedError, BufferCorrupt, AgentFailed) as exc:
         _fail(str(exc))
         return EXIT_DEVICE
     return result

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,6 +33,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from edge_agent._exceptions import ConfigError
+from edge_agent._mqtt_config import MqttConfig
+from prognos_contract import DEFAULT_PREFIX, MAX_READINGS_PER_BATCH, ContractError, build_topic
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 """`site` and `gateway`: they are MQTT topic levels and InfluxDB tags (DESIGN.md)."""
@@ -547,6 +550,99 @@ class DeviceConfig(_Strict):
         return self
 
 
+OUTBOX_FILE = "outbox.db"
+"""The outbox file under `state_dir` when `outbox.path` is omitted."""
+
+
+class OutboxSection(_Strict):
+    """The durable outbox (`edge_agent._outbox.SqliteOutbox`): where, how large, how durable."""
+
+    path: Path | None = Field(
+        default=None,
+        description="The SQLite file; relative to the config file's folder; omitted: "
+        "`state_dir/outbox.db` (then `state_dir` is required).",
+    )
+    max_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=64 * 1024,
+        description="Size cap on the payload bytes held; when full the oldest batches are "
+        "dropped, counted and reported as an `outbox_dropped` event.",
+    )
+    max_messages: int = Field(
+        default=1_000_000, ge=1, description="Size cap on the batches held (same policy)."
+    )
+    sync: Literal["full", "normal"] = Field(
+        default="full",
+        description="`full`: fsync every batch (survives power loss); `normal`: fsync before a "
+        "batch is first published (survives a crash; a power cut loses only unsent batches).",
+    )
+    compress: Annotated[Literal["off", "gzip"], BeforeValidator(_yaml_off)] = Field(
+        default="off", description="`gzip` compresses each batch (`application/json+gzip`)."
+    )
+
+
+class BatchSection(_Strict):
+    """How readings are grouped into telemetry batches."""
+
+    max_readings: int = Field(
+        default=500,
+        ge=1,
+        le=MAX_READINGS_PER_BATCH,
+        description="Most readings (one asset at one time) per batch.",
+    )
+    linger_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Longest a reading waits for its batch to fill, seconds.",
+    )
+
+
+def _listen_address(value: object) -> object:
+    value = _yaml_off(value)
+    if value == "off" or not isinstance(value, str):
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:  # noqa: PLR2004
+        raise PydanticCustomError("rule", "must be HOST:PORT (e.g. 127.0.0.1:9108) or off")
+    return value
+
+
+class HealthSection(_Strict):
+    """Agent health: published on the health topic and served at `/metrics`."""
+
+    interval_s: float = Field(
+        default=60.0,
+        ge=0.1,
+        le=86400,
+        allow_inf_nan=False,
+        description="How often health is published, seconds.",
+    )
+    metrics_listen: Annotated[str, BeforeValidator(_listen_address)] = Field(
+        default="127.0.0.1:9108",
+        description="HOST:PORT of the local Prometheus `/metrics` endpoint, or `off`.",
+    )
+
+    @property
+    def listen(self) -> tuple[str, int] | None:
+        """`metrics_listen` as (host, port), or None when `off`."""
+        if self.metrics_listen == "off":
+            return None
+        host, _, port = self.metrics_listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+def _check_prefix(value: str) -> str:
+    try:
+        build_topic("status", site="s", gateway="g", prefix=value)
+    except (ContractError, ValueError) as exc:
+        raise PydanticCustomError(
+            "rule", "must be a valid topic prefix ({why})", {"why": str(exc)}
+        ) from None
+    return value
+
+
 class EdgeConfig(_Strict):
     """The whole agent config."""
 
@@ -571,6 +667,23 @@ class EdgeConfig(_Strict):
         description="How often usage state is saved, seconds (and always at stop).",
     )
     devices: list[DeviceConfig] = Field(min_length=1, description="The devices to poll.")
+    mqtt: MqttConfig | None = Field(
+        default=None,
+        description="The broker; omitted: `prognos-edge run` writes readings to stdout.",
+    )
+    topic_prefix: Annotated[str, AfterValidator(_check_prefix)] = Field(
+        default=DEFAULT_PREFIX, description="MQTT topic prefix of contract v1."
+    )
+    outbox: OutboxSection = Field(default_factory=OutboxSection, description="Durable outbox.")
+    batch: BatchSection = Field(default_factory=BatchSection, description="Batching.")
+    health: HealthSection = Field(default_factory=HealthSection, description="Agent health.")
+
+    @property
+    def outbox_path(self) -> Path | None:
+        """The outbox file: `outbox.path`, else `state_dir/outbox.db`, else None."""
+        if self.outbox.path is not None:
+            return self.outbox.path
+        return None if self.state_dir is None else self.state_dir / OUTBOX_FILE
 
 
 # ---------------------------------------------------------------- loading
@@ -643,6 +756,9 @@ def load_config(path: str | Path, *, check_profiles: bool = True) -> EdgeConfig:
     update: dict[str, object] = {"profiles_dir": path.parent / config.profiles_dir}
     if config.state_dir is not None:
         update["state_dir"] = path.parent / config.state_dir
+    if config.outbox.path is not None:
+        outbox = config.outbox.model_copy(update={"path": path.parent / config.outbox.path})
+        update["outbox"] = outbox
     config = config.model_copy(update=update)
     if check_profiles:
         _check_profiles(config, str(path))
@@ -675,6 +791,11 @@ def _check_profiles(config: EdgeConfig, source: str) -> None:
 def _cross_check(config: EdgeConfig, source: str) -> list[str]:
     """Rules that span devices: unique names, assets, units per bus, ports, known buses."""
     lines: list[str] = []
+    if config.mqtt is not None and config.outbox_path is None:
+        lines.append(
+            f"{source}: outbox.path is required when mqtt is set and state_dir is not "
+            "(the outbox must be on disk)."
+        )
     names: dict[str, int] = {}
     assets: dict[str, str] = {}
     channels: dict[tuple[object, ...], str] = {

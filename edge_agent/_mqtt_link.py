@@ -51,6 +51,27 @@ ClientFactory = Callable[[str, MqttVersion], mqtt.Client]
 OnPublish = Callable[[int, int, str], None]
 """Called with (packet id, reason code, reason text) when a QoS 1 publish is acknowledged."""
 
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Incoming:
+    """A message received on a subscription (commands), as the link hands it on.
+
+    Attributes:
+        topic: The topic it was published to.
+        payload: The payload.
+        response_topic: The MQTT 5 Response Topic, if the sender set one.
+        correlation_data: The MQTT 5 Correlation Data, if the sender set it.
+    """
+
+    topic: str
+    payload: bytes
+    response_topic: str | None = None
+    correlation_data: bytes | None = None
+
+
+OnMessage = Callable[[Incoming], None]
+"""Called on the publisher's thread for every message received on a subscription."""
+
 _UNSUPPORTED_PROTOCOL = 0x84
 _FAILURE = 0x80
 """Reason codes from here up are failures (MQTT 5, 2.4)."""
@@ -139,6 +160,8 @@ class MqttLink:
         client_factory: Makes each attempt's paho client.
         monotonic_s: Monotonic seconds, for the CONNACK timeout.
         stopping: Set when an attempt in progress should give up.
+        subscriptions: Topic filters subscribed (QoS 1) after every accepted CONNACK.
+        on_message: Receives what arrives on them.
     """
 
     def __init__(
@@ -152,8 +175,12 @@ class MqttLink:
         client_factory: ClientFactory,
         monotonic_s: Callable[[], float],
         stopping: threading.Event,
+        subscriptions: tuple[str, ...] = (),
+        on_message: OnMessage | None = None,
     ) -> None:
         self._config = config
+        self._subscriptions = subscriptions
+        self._on_message_cb = on_message
         self._client_id = client_id
         self._will_topic = will_topic
         self._will_payload = will_payload
@@ -235,6 +262,10 @@ class MqttLink:
                 )
                 return self.connect()
             return self._failed(result.error, cause=result.cause)
+        if self._subscriptions:
+            # Every time, even with a resumed session: a broker that lost it (restarted
+            # without persistence) would otherwise leave commands unheard.
+            client.subscribe([(topic, 1) for topic in self._subscriptions])
         return result
 
     def _new_client(self) -> mqtt.Client:
@@ -242,6 +273,7 @@ class MqttLink:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         client.enable_logger(self._paho_logger)
         client.connect_timeout = self._config.connect_timeout_s
         # The publisher's window limits what is in flight; paho must not queue behind it.
@@ -312,7 +344,14 @@ class MqttLink:
         return False
 
     def publish(
-        self, topic: str, payload: bytes, *, qos: int, content_type: str, retain: bool = False
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        content_type: str,
+        retain: bool = False,
+        correlation_data: bytes | None = None,
     ) -> int | None:
         """Send one message.
 
@@ -322,6 +361,7 @@ class MqttLink:
             qos: 0 or 1.
             content_type: The MQTT 5 Content Type (not sent under 3.1.1).
             retain: Whether the broker keeps it as the topic's retained message.
+            correlation_data: MQTT 5 Correlation Data (a command's answer echoes the request's).
 
         Returns:
             The packet id (reported again to ``on_publish`` for QoS 1), or None if the
@@ -337,6 +377,10 @@ class MqttLink:
         props = (
             self._properties(PacketTypes.PUBLISH, content_type) if self.protocol == "5" else None
         )
+        if props is not None and correlation_data is not None:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.ContentType = content_type
+            props.CorrelationData = correlation_data
         info = client.publish(topic, payload, qos=qos, retain=retain, properties=props)
         return info.mid if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS else None
 
@@ -420,6 +464,23 @@ class MqttLink:
     ) -> None:
         if client is self._client:
             self._on_publish_cb(mid, reason_code.value, reason_text(reason_code))
+
+    def _on_message(
+        self, client: mqtt.Client, _userdata: object, message: mqtt.MQTTMessage
+    ) -> None:
+        if client is not self._client or self._on_message_cb is None:
+            return
+        props = getattr(message, "properties", None)
+        response = getattr(props, "ResponseTopic", None)
+        correlation = getattr(props, "CorrelationData", None)
+        self._on_message_cb(
+            Incoming(
+                topic=message.topic,
+                payload=bytes(message.payload),
+                response_topic=str(response) if response else None,
+                correlation_data=bytes(correlation) if correlation is not None else None,
+            )
+        )
 
 
 class _LastRecord(logging.Handler):

@@ -87,6 +87,7 @@ from edge_agent._mqtt_link import (
     Connack,
     ConnectFailure,
     MqttLink,
+    OnMessage,
     paho_client,
 )
 from edge_agent._mqtt_stats import Counters, PublisherStats
@@ -185,11 +186,12 @@ class OutboxLike(Protocol[_Tx]):
 class _Control:
     """A status, event or health message: not from the outbox."""
 
-    kind: Literal["status", "event", "health"]
+    kind: Literal["status", "event", "health", "answer"]
     topic: str
     payload: bytes
     qos: int
     retain: bool = False
+    correlation_data: bytes | None = None
 
 
 # ---------------------------------------------------------------- the publisher
@@ -212,6 +214,8 @@ class MqttPublisher(Generic[_Tx]):
         wall_clock_ms: Epoch milliseconds, for the ``ts`` of status messages.
         monotonic_s: Monotonic seconds, for timeouts, back-off and pacing.
         jitter: Returns numbers in [0, 1) that jitter the reconnect back-off.
+        subscriptions: Topic filters to subscribe to (QoS 1) after every CONNACK (commands).
+        on_message: Receives what arrives on them, on the publisher's thread; it must not block.
     """
 
     def __init__(
@@ -227,6 +231,8 @@ class MqttPublisher(Generic[_Tx]):
         wall_clock_ms: Callable[[], int] | None = None,
         monotonic_s: Callable[[], float] = time.monotonic,
         jitter: Callable[[], float] = random.random,
+        subscriptions: tuple[str, ...] = (),
+        on_message: OnMessage | None = None,
     ) -> None:
         self._config = config
         self._outbox = outbox
@@ -258,6 +264,8 @@ class MqttPublisher(Generic[_Tx]):
             client_factory=client_factory,
             monotonic_s=monotonic_s,
             stopping=self._stopping,
+            subscriptions=subscriptions,
+            on_message=on_message,
         )
         self._window = config.max_inflight
         self._max_packet_size: int | None = None
@@ -333,6 +341,26 @@ class MqttPublisher(Generic[_Tx]):
         """
         self._enqueue(
             _Control(kind="health", topic=self._health_topic, payload=encode_health(health), qos=0)
+        )
+
+    def publish_answer(
+        self, topic: str, payload: bytes, *, correlation_data: bytes | None = None
+    ) -> None:
+        """Queue a command's answer (QoS 1, not retained), like an event.
+
+        Args:
+            topic: The request's response topic, or ``.../cmd-result/{name}``.
+            payload: The answer (``edge_agent._commands.answer``).
+            correlation_data: The request's MQTT 5 Correlation Data, echoed.
+        """
+        self._enqueue(
+            _Control(
+                kind="answer",
+                topic=topic,
+                payload=payload,
+                qos=1,
+                correlation_data=correlation_data,
+            )
         )
 
     def stats(self) -> PublisherStats:
@@ -624,6 +652,7 @@ class MqttPublisher(Generic[_Tx]):
             qos=control.qos,
             retain=control.retain,
             content_type=CONTENT_TYPE_JSON,
+            correlation_data=control.correlation_data,
         )
         if control.kind == "health":
             with self._lock:
@@ -633,7 +662,7 @@ class MqttPublisher(Generic[_Tx]):
                     self._counters.health_published += 1
         elif mid is not None:
             self._inflight[mid] = control
-        elif control.kind == "event":
+        elif control.kind in ("event", "answer"):
             self._requeue([control])  # the connection is gone: send after the next CONNACK
 
     def _requeue(self, events: Sequence[_Control]) -> None:
@@ -712,7 +741,9 @@ class MqttPublisher(Generic[_Tx]):
         self._connected_event.clear()
         self._end_tx_now()
         events = [
-            c for c in self._inflight.values() if isinstance(c, _Control) and c.kind == "event"
+            c
+            for c in self._inflight.values()
+            if isinstance(c, _Control) and c.kind in ("event", "answer")
         ]
         self._inflight.clear()
         if events:

@@ -290,12 +290,12 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
 
 
 def test_run_help_says_readings_go_to_stdout_not_mqtt(capsys: pytest.CaptureFixture[str]) -> None:
-    """Until the publisher lands, `run` says plainly where readings go."""
+    """Without an `mqtt` section, `run` says plainly that readings go to stdout."""
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "stdout" in text
-    assert "MQTT publisher is not wired in yet" in text
+    assert "Without one: readings go to stdout" in text
 
 
 def test_run_writes_json_lines_and_stops_cleanly_on_sigterm(tmp_path: Path, pump_port: int) -> None:
@@ -346,7 +346,7 @@ def test_run_writes_json_lines_and_stops_cleanly_on_sigterm(tmp_path: Path, pump
     assert flow[0]["value"] == 42.5
     assert any(r["signal"] == "operating_hours" for r in readings)
     events = [json.loads(line)["event"] for line in err.splitlines()]
-    assert events[0] == "agent_starting"
+    assert events[:2] == ["mqtt_not_configured", "agent_starting"]
     assert "device_identified" in events
     assert events[-2:] == ["agent_stop_requested", "agent_stopped"]
     assert (tmp_path / "state" / "usage.json").is_file()
