@@ -22,8 +22,9 @@ Rules:
    that cannot fit is counted as invalid.
 4. Any other outbox failure (`BufferCorrupt`, a closed outbox) ends the writer task with that
    error: the runtime stops the agent (exit code 1).
-5. Readings still in memory (batcher or queue) at `aclose()` are committed first; a SIGKILL
-   loses them, never what was committed.
+5. Readings still in memory (batcher or queue) at `aclose()` are committed first, including
+   those added while the writer was busy committing; a SIGKILL loses them, never what was
+   committed.
 """
 
 from __future__ import annotations
@@ -254,7 +255,9 @@ class DeliverySink:
                 while self._ready:
                     await self._commit(self._ready[0])
                     self._ready.popleft()
-                if self._closing:
+                if self._closing and not self._batcher:
+                    # Readings may have been batched while the last commit ran (in its thread):
+                    # go round again until nothing is left in memory (Rule 5).
                     return
         except Exception as exc:  # noqa: BLE001 - kept for the runtime, which stops the agent
             self.failure = exc

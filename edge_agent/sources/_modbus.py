@@ -27,6 +27,10 @@ Rules:
 5. A cancel of the caller's task always ends `read()` with `CancelledError`, even one that the
    client's wait swallowed (pymodbus on Python 3.11, see `raise_if_cancel_lost`): after each
    client call the link compares `task.cancelling()` with its count before the call.
+6. `write()` (a coil, one or several holding registers) goes through the same lock and
+   inter-frame silence as reads, so on an RTU bus it slots in between polls; it is never retried
+   and returns None or a reason of rule 1 (a pymodbus client look-alike must then offer the
+   `WritingClient` methods).
 """
 
 from __future__ import annotations
@@ -34,8 +38,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
-from typing import Literal, Protocol, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal, Protocol, TypeVar, cast
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -112,6 +116,26 @@ class ModbusClient(Protocol):
         self, address: int, *, count: int = 1, device_id: int = 1
     ) -> Awaitable[ModbusPDU]:
         """Function code 4; one read at a time (the link holds its lock), after `connect()`."""
+        ...
+
+
+class WritingClient(ModbusClient, Protocol):
+    """A `ModbusClient` that can also write (pymodbus's clients can; look-alikes need not)."""
+
+    def write_coil(self, address: int, value: bool, *, device_id: int = 1) -> Awaitable[ModbusPDU]:  # noqa: FBT001 - pymodbus's signature
+        """Function code 5, under the link's lock."""
+        ...
+
+    def write_register(
+        self, address: int, value: int, *, device_id: int = 1
+    ) -> Awaitable[ModbusPDU]:
+        """Function code 6, under the link's lock."""
+        ...
+
+    def write_registers(
+        self, address: int, values: Sequence[int], *, device_id: int = 1
+    ) -> Awaitable[ModbusPDU]:
+        """Function code 16, under the link's lock."""
         ...
 
 
@@ -322,6 +346,80 @@ class _Link:
             finally:
                 self._last_frame_end = time.monotonic()
 
+    async def write(
+        self,
+        *,
+        unit: int,
+        kind: Literal["coil", "holding"],
+        address: int,
+        data: Sequence[int] | Sequence[bool],
+    ) -> str | None:
+        """Write one coil or holding registers, between the polls (the same lock and silence).
+
+        One coil: function code 5; one register: 6; several: 16. Never retried (a write is not
+        idempotent for every device), never raises for a device's behaviour.
+
+        Returns:
+            None when the device confirmed the write, else the reason in the vocabulary of
+            `BlockResult.error` (`timeout`, `exception_code_N`, `disconnected`, ...).
+        """
+        if not data:
+            raise ValueError("write: data must hold at least one value")
+        if kind == "coil" and len(data) != 1:
+            raise ValueError(f"write: one coil at a time. Got {len(data)} values instead.")
+        async with self._lock:
+            wait_s = self._last_frame_end + self._delay_s - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            try:
+                return await self._write_exchange(unit, kind, address, data)
+            finally:
+                self._last_frame_end = time.monotonic()
+
+    async def _write_exchange(
+        self,
+        unit: int,
+        kind: Literal["coil", "holding"],
+        address: int,
+        data: Sequence[int] | Sequence[bool],
+    ) -> str | None:
+        if not await self._ensure_connected():
+            return "disconnected"
+        client = cast("WritingClient", self._client)
+        if kind == "coil":
+            call = client.write_coil(address, bool(data[0]), device_id=unit)
+        elif len(data) == 1:
+            call = client.write_register(address, int(data[0]), device_id=unit)
+        else:
+            call = client.write_registers(address, [int(w) for w in data], device_id=unit)
+        request = ReadRequest(kind, unit, address, len(data))
+        self._rx = b""
+        try:
+            pdu = await self._guarded(call)
+        except (ModbusException, OSError) as exc:
+            reason = _failure_reason(exc, rx=self._rx, request=request, framing=self._framing)
+            if reason == "disconnected" or (reason != "timeout" and self._framing == "socket"):
+                self._drop_client()
+            return reason
+        if pdu.isError():
+            return f"exception_code_{getattr(pdu, 'exception_code', 0)}"
+        return None
+
+    async def _ensure_connected(self) -> bool:
+        """Build the client if needed and connect it; False (client dropped) when it cannot."""
+        if self._client is None:
+            self._client = self._factory(self._trace)
+        client = self._client
+        if client.connected:
+            return True
+        try:
+            connected = await self._guarded(client.connect())
+        except (ModbusException, OSError):
+            connected = False
+        if not connected:
+            self._drop_client()
+        return bool(connected)
+
     async def close(self) -> None:
         """Close the client (see `ModbusLink.close`)."""
         async with self._lock:
@@ -361,17 +459,9 @@ class _Link:
         return result
 
     async def _exchange(self, request: ReadRequest) -> BlockResult:
-        if self._client is None:
-            self._client = self._factory(self._trace)
-        client = self._client
-        if not client.connected:
-            try:
-                connected = await self._guarded(client.connect())
-            except (ModbusException, OSError):
-                connected = False
-            if not connected:
-                self._drop_client()
-                return BlockResult(ts_ms=self._wall_ms(), error="disconnected")
+        if not await self._ensure_connected():
+            return BlockResult(ts_ms=self._wall_ms(), error="disconnected")
+        client = cast("ModbusClient", self._client)
         self._rx = b""
         try:
             pdu = await self._guarded(_send(client, request))

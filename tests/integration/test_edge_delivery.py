@@ -8,6 +8,7 @@ gaps, events, health and command answers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import textwrap
 import time
@@ -321,3 +322,105 @@ def test_reload_with_the_broker_down_keeps_the_outbox_and_its_pending_batches(
     finally:
         sub.close()
         broker.stop()
+
+
+# ---------------------------------------------------------------- writes over Modbus RTU
+
+
+def test_rtu_bus_writes_between_polls_through_its_lock(tmp_path: Path) -> None:
+    """`ModbusRtuBus.write` over a socat pty: coil, one and several registers, while polling."""
+    from support import UnitData, socat_pty_pair  # noqa: PLC0415 - only this test needs ptys
+
+    from edge_agent._model import ReadRequest  # noqa: PLC0415
+    from edge_agent.sources import ModbusRtuBus  # noqa: PLC0415
+
+    async def scenario(server_end: str, bus_end: str) -> None:
+        device = FakeModbusDevice(
+            {u: UnitData(holding={0: 1, 1: 2, 2: 3}, coil={0: False}) for u in (1, 2)}
+        )
+        await device.start_rtu(server_end)
+        bus = ModbusRtuBus(port=bus_end, timeout_s=0.25)
+        reads: list[str | None] = []
+
+        async def poll() -> None:
+            while True:
+                result = await bus.read(ReadRequest("holding", 1, 0, 3))
+                reads.append(result.error)
+
+        poller = asyncio.create_task(poll())
+        try:
+            await _wait(lambda: len(reads) >= 3, 5, "polls")
+            assert await bus.write(unit=2, kind="holding", address=1, data=[4242]) is None
+            assert await bus.write(unit=2, kind="holding", address=0, data=[7, 8, 9]) is None
+            assert await bus.write(unit=1, kind="coil", address=0, data=[True]) is None
+            assert await bus.write(unit=9, kind="holding", address=0, data=[1]) == "timeout"
+            done = len(reads)
+            await _wait(lambda: len(reads) >= done + 3, 5, "polls after the writes")
+        finally:
+            poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poller
+            await bus.close()
+            await device.stop()
+        assert device.units[2].table("holding") == {0: 7, 1: 8, 2: 9}
+        assert device.units[1].table("coil")[0] is True
+        assert device.units[1].table("holding") == {0: 1, 1: 2, 2: 3}
+        assert set(reads) == {None}, reads  # no poll was disturbed by the writes
+
+    with socat_pty_pair(tmp_path) as (server_end, bus_end):
+        run_async(scenario(server_end, bus_end), timeout_s=20)
+
+
+# ---------------------------------------------------------------- the sink at stop
+
+
+def test_readings_batched_during_the_last_commit_are_committed_at_close() -> None:
+    """Readings added while a commit runs, then `aclose()`: committed too, none left in memory.
+
+    The writer used to return after its last commit when closing, without draining the batcher
+    again: readings polled while that commit ran (in its worker thread) were lost at a graceful
+    stop. Found by test_edge_crash.py (a polled reading neither arrived nor was held).
+    """
+    import threading  # noqa: PLC0415 - only this test
+
+    from edge_agent._delivery import DeliverySink  # noqa: PLC0415
+    from edge_agent._model import Reading  # noqa: PLC0415
+    from edge_agent._outbox import EnqueueResult, MemoryOutbox  # noqa: PLC0415
+
+    ts = 1_763_805_599_000
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowOutbox(MemoryOutbox):
+        def enqueue(
+            self, readings: Sequence[pc.Reading], *, topic: str, now_ms: int
+        ) -> EnqueueResult:
+            entered.set()
+            release.wait(5)
+            return super().enqueue(readings, topic=topic, now_ms=now_ms)
+
+    outbox = SlowOutbox(gateway=GATEWAY, max_bytes=10_000_000, max_messages=100)
+
+    async def scenario() -> None:
+        sink = DeliverySink(
+            outbox=outbox,
+            topic=f"prognos/v1/{SITE}/{GATEWAY}/telemetry",
+            max_readings=2,
+            linger_s=60,
+            on_dropped=lambda _r: None,
+            wall_clock_ms=lambda: ts,
+            monotonic_s=lambda: 0.0,
+        )
+        sink.start()
+        sink([Reading("pump", "t", ts, 1.0), Reading("pump", "t", ts + 1, 2.0)])  # one full batch
+        await asyncio.to_thread(entered.wait, 5)  # its commit runs in the worker thread
+        sink([Reading("pump", "t", ts + 2, 3.0)])  # into the open batch, meanwhile
+        closing = asyncio.create_task(sink.aclose())
+        await asyncio.sleep(0.05)
+        release.set()
+        await closing
+        assert sink.failure is None
+        assert sink.buffered_readings == 0
+
+    run_async(scenario(), timeout_s=10)
+    stats = outbox.stats(ts)
+    assert (stats.enqueued_messages, stats.enqueued_readings) == (2, 3)
