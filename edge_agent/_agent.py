@@ -67,6 +67,7 @@ from edge_agent.sources import (
     ModbusWorker,
     PacketTrace,
     Source,
+    WritableLink,
     build_sources,
     start_source,
 )
@@ -240,6 +241,15 @@ class Agent:
             KeyError: no device of that name runs.
         """
         return self._devices[name].compiled
+
+    def link_of(self, device: str) -> WritableLink | None:
+        """The running Modbus link a device is polled through; None for other devices."""
+        for channel in self._channels.values():
+            source = channel.source
+            if isinstance(source, ModbusWorker) and device in source.states:
+                link = source.link
+                return link if isinstance(link, WritableLink) else None
+        return None
 
     async def poll_now(self, device: str | None = None) -> int:
         """Poll every group of one Modbus device (or of all) at once, outside the schedule.

@@ -29,7 +29,6 @@ Rules:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -41,7 +40,7 @@ import structlog
 from edge_agent._agent import Agent, cancel_and_wait
 from edge_agent._agent_devices import CompiledAgent, compile_agent
 from edge_agent._commands import Command, CommandError, answer, parse_command
-from edge_agent._config import EdgeConfig, TcpTransportConfig, load_config
+from edge_agent._config import EdgeConfig, load_config
 from edge_agent._delivery import DeliverySink
 from edge_agent._exceptions import ConfigError, EdgeAgentError
 from edge_agent._health import CpuMeter, MetricsServer, health_payload_metrics, process_metrics
@@ -537,55 +536,15 @@ class EdgeRuntime:
                 f"{profile.profile_id}: access {signal_.access})"
             )
         data = encode_write(signal_, value)
-        transport = device.config.transport
-        if not isinstance(transport, TcpTransportConfig):
-            raise CommandError("write: only Modbus TCP devices take writes in this version")
-        await write_tcp(
-            host=transport.host,
-            port=transport.port,
-            unit=transport.unit,
-            timeout_s=transport.timeout_s,
-            kind=signal_.kind,
-            address=signal_.address,
-            data=data,
-        )
+        link = agent.link_of(name)
+        unit = getattr(device.config.transport, "unit", None)
+        if link is None or unit is None:
+            raise CommandError(f"write: device {name!r} is not a running Modbus device")
+        if signal_.kind not in ("coil", "holding"):
+            raise CommandError(f"write: {signal_name!r} is a {signal_.kind} signal; not writable")
+        # Through the running link: serialised with the polls (one frame on a bus at a time).
+        failed = await link.write(unit=unit, kind=signal_.kind, address=signal_.address, data=data)
+        if failed is not None:
+            raise CommandError(f"write: device {name!r} did not confirm the write: {failed}")
         _log.info("device_written", device=name, signal=signal_name, value=value)
         return {"device": name, "signal": signal_name, "value": value}
-
-
-async def write_tcp(
-    *,
-    host: str,
-    port: int,
-    unit: int,
-    timeout_s: float,
-    kind: str,
-    address: int,
-    data: Sequence[int] | Sequence[bool],
-) -> None:
-    """Write a coil or holding registers over a short-lived Modbus TCP connection.
-
-    Raises:
-        CommandError: no connection, or the device answered with an exception.
-    """
-    from pymodbus.client import AsyncModbusTcpClient  # noqa: PLC0415 - only for writes
-    from pymodbus.exceptions import ModbusException  # noqa: PLC0415
-
-    client = AsyncModbusTcpClient(host, port=port, timeout=timeout_s, retries=0)
-    try:
-        if not await client.connect():
-            raise CommandError(f"write: cannot connect to {host}:{port}")
-        if kind == "coil":
-            response = await client.write_coil(address, bool(data[0]), device_id=unit)
-        elif len(data) == 1:
-            response = await client.write_register(address, int(data[0]), device_id=unit)
-        else:
-            words = [int(word) for word in data]
-            response = await client.write_registers(address, words, device_id=unit)
-    except (OSError, TimeoutError, ModbusException) as exc:
-        raise CommandError(f"write: {host}:{port} failed: {exc}") from exc
-    finally:
-        with contextlib.suppress(Exception):
-            client.close()
-    if response.isError():
-        raise CommandError(f"write: the device answered {response}")

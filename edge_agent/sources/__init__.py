@@ -26,6 +26,7 @@ from edge_agent.sources._modbus import (
     ModbusRtuBus,
     ModbusTcpTransport,
     PacketTrace,
+    WritableLink,
     diagnose_received,
     rtu_client_factory,
     rtu_silence_s,
@@ -94,4 +95,5 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "StartupErrorBehavior",
     "tcp_client_factory",
     "Transition",
+    "WritableLink",
 ]

@@ -39,7 +39,7 @@ import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, Protocol, TypeVar, cast
+from typing import Literal, Protocol, TypeVar, cast, runtime_checkable
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -157,6 +157,25 @@ class ModbusLink(Protocol):
 
     async def close(self) -> None:
         """Close the connection or port. Called once the worker stops; never during `read()`."""
+        ...
+
+
+@runtime_checkable
+class WritableLink(ModbusLink, Protocol):
+    """A link that also writes (the TCP transport and the RTU bus both do)."""
+
+    async def write(
+        self,
+        *,
+        unit: int,
+        kind: Literal["coil", "holding"],
+        address: int,
+        data: Sequence[int] | Sequence[bool],
+    ) -> str | None:
+        """Write one coil or holding registers between reads; None when confirmed, else why not.
+
+        Serialised with `read()`; never retried; never raises for a device's behaviour.
+        """
         ...
 
 

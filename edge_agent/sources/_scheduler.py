@@ -258,6 +258,11 @@ class ModbusWorker:
         return self._name
 
     @property
+    def link(self) -> ModbusLink:
+        """The channel's link; writes go through it, serialised with the polls."""
+        return self._link
+
+    @property
     def states(self) -> Mapping[str, DeviceState]:
         """Runtime state per device name."""
         return self._states
