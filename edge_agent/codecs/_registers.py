@@ -252,22 +252,22 @@ def make_decoder(
     word_char, reverse = _word_layout(byte_order)
     words_struct = struct.Struct(f"{word_char}{count}H")
 
+    pack = words_struct.pack
+
+    def bad_words(words: Sequence[int]) -> ValueError:
+        return ValueError(
+            f"expected {count} words in 0..65535 for {data_type}. Got {list(words)!r} instead."
+        )
+
     def to_bytes(words: Sequence[int]) -> bytes:
         try:
-            return words_struct.pack(*(reversed(words) if reverse else words))
+            return pack(*(reversed(words) if reverse else words))
         except struct.error as exc:
-            raise ValueError(
-                f"expected {count} words in 0..65535 for {data_type}. Got {list(words)!r} instead."
-            ) from exc
+            raise bad_words(words) from exc
 
     if data_type in NUMERIC_TYPES:
-        value_struct = struct.Struct(">" + _STRUCT_CODE[data_type])
-
-        def decode_number(words: Sequence[int]) -> Decoded:
-            value: int | float = value_struct.unpack(to_bytes(words))[0]
-            return value
-
-        return decode_number
+        unpack = struct.Struct(">" + _STRUCT_CODE[data_type]).unpack
+        return _number_decoder(pack, unpack, reverse=reverse, bad_words=bad_words)
     if data_type == "string":
         return _string_decoder(to_bytes, byte_order=byte_order, encoding=encoding, padding=padding)
     word_struct = struct.Struct(">H")
@@ -283,6 +283,34 @@ def make_decoder(
     _checked_range(lo, hi)
     field_mask = (1 << (hi - lo + 1)) - 1
     return lambda words: (word_struct.unpack(to_bytes(words))[0] >> lo) & field_mask
+
+
+def _number_decoder(
+    pack: Callable[..., bytes],
+    unpack: Callable[[bytes], tuple[int | float, ...]],
+    *,
+    reverse: bool,
+    bad_words: Callable[[Sequence[int]], ValueError],
+) -> Callable[[Sequence[int]], Decoded]:
+    """A numeric decoder with `to_bytes` inlined: a decoder runs once per signal per poll."""
+
+    def decode_number(words: Sequence[int]) -> Decoded:
+        try:
+            packed = pack(*words)
+        except struct.error as exc:
+            raise bad_words(words) from exc
+        value: int | float = unpack(packed)[0]
+        return value
+
+    def decode_number_reversed(words: Sequence[int]) -> Decoded:
+        try:
+            packed = pack(*reversed(words))
+        except struct.error as exc:
+            raise bad_words(words) from exc
+        value: int | float = unpack(packed)[0]
+        return value
+
+    return decode_number_reversed if reverse else decode_number
 
 
 def _check_string_order(byte_order: ByteOrder) -> None:

@@ -356,7 +356,12 @@ class _Link:
 
     async def read(self, request: ReadRequest) -> BlockResult:
         """Send one request and return its result (see `ModbusLink.read`)."""
-        async with self._lock:
+        # `acquire()`/`release()` rather than `async with`: two coroutine frames fewer per request.
+        lock = self._lock
+        await lock.acquire()
+        try:
+            if not self._delay_s:  # TCP: no silence to keep, so no clock to read
+                return await self._exchange(request)
             wait_s = self._last_frame_end + self._delay_s - time.monotonic()
             if wait_s > 0:
                 await asyncio.sleep(wait_s)
@@ -364,6 +369,8 @@ class _Link:
                 return await self._exchange(request)
             finally:
                 self._last_frame_end = time.monotonic()
+        finally:
+            lock.release()
 
     async def write(
         self,
@@ -478,9 +485,11 @@ class _Link:
         return result
 
     async def _exchange(self, request: ReadRequest) -> BlockResult:
-        if not await self._ensure_connected():
-            return BlockResult(ts_ms=self._wall_ms(), error="disconnected")
-        client = cast("ModbusClient", self._client)
+        client = self._client
+        if client is None or not client.connected:
+            if not await self._ensure_connected():
+                return BlockResult(ts_ms=self._wall_ms(), error="disconnected")
+            client = cast("ModbusClient", self._client)
         self._rx = b""
         try:
             pdu = await self._guarded(_send(client, request))
