@@ -1,4 +1,4 @@
-"""What every trainer returns and the registry stores: the contract between training code and the rest.
+"""What every trainer returns and the registry stores: the training code's contract.
 
 A *trainer* is a function ``(TrainRequest) -> TrainResult``. It reads raw data from the paths in the
 request, splits it by unit (engine, machine) so that no unit is on both sides, fits an estimator,
@@ -83,7 +83,7 @@ class TrainResult:
     params : Mapping
         Hyper-parameters used.
     metrics : Mapping of str to float
-        Held-out figures recomputed in this run (``rmse``, ``phm08``, ``coverage_80``, ``roc_auc``...).
+        Held-out figures recomputed in this run (``rmse``, ``phm08``, ``roc_auc``...).
     data : DataSource
         The training data and its fingerprint.
     split : Mapping
