@@ -143,7 +143,12 @@ def test_profiles_lists_the_shipped_profiles(capsys: pytest.CaptureFixture[str])
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:2] == ["profile", "vendor"]
     rows = {line.split()[0]: line for line in lines[1:]}
-    assert sorted(rows) == ["airtek_sc75_4.2", "aquaflo_cpv150_2.x", "millrite_spx12_5.1"]
+    assert sorted(rows) == [
+        "airtek_sc75_4.2",
+        "aquaflo_cpv150_2.x",
+        "millrite_spx12_5.1",
+        "turbomon_tm21_1.0",
+    ]
     assert "AquaFlo CPV-150" in rows[PUMP]
     assert "mechanical_seal" in rows[PUMP]  # a consumable
     assert "'~=4.2'" not in rows["airtek_sc75_4.2"]

@@ -503,6 +503,7 @@ def test_select_explains_why_nothing_matched() -> None:
         "aquaflo_cpv150_2.x: model matches, but firmware '3.0' is not in '>=2.0,<3'",
         "airtek_sc75_4.2: model code (holding 1000) not read (exception_code_2)",
         "millrite_spx12_5.1: model code (input 1000) reads 4660 (0x1234), expects 21328 (0x5350)",
+        "turbomon_tm21_1.0: model code (input 1000) reads 4660 (0x1234), expects 21581 (0x544D)",
     }
 
 

@@ -1,0 +1,395 @@
+"""The fleet config (`config/sim.example.yaml`) and the builder of the fleet from it.
+
+One typed model, validated at load, and a pure builder that turns it into `SimDevice`s with their
+asset records.
+
+Errors name the file, the key, the rule and the value (STYLE.md 4)::
+
+    config/sim.yaml: engines.cycle_s must be greater than 0. Got -1 instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cloud.sim._device import FaultSchedule, SimDevice
+from cloud.sim._registers import RegisterImage
+from cloud.sim._schedule import Window, periodic_windows, random_windows
+from cloud.sim._trajectory import (
+    Ai4iTrajectory,
+    CmapssTrajectory,
+    FilterWearTrajectory,
+    Trajectory,
+    ai4i_failure_rows,
+    read_ai4i,
+    read_cmapss_units,
+)
+from edge_agent._profile import load_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+PROFILES_DIR = ROOT / "firmware_profiles"
+DATASETS = ROOT.parent / "shared" / "datasets"
+NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+TURBOFAN_PROFILE = "turbomon_tm21_1.0"
+MILL_PROFILE = "millrite_spx12_5.1"
+COMPRESSOR_PROFILE = "airtek_sc75_4.2"
+
+Name = Annotated[str, Field(pattern=NAME)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AssetDefaults(_Strict):
+    """Asset-record fields every device of a group gets (DESIGN.md "Asset records")."""
+
+    site: Name | None = Field(default=None, description="Site; omitted: the top-level `site`.")
+    customer: str = Field(default="Prognos Demo Customer", min_length=1, max_length=200)
+    tier: Literal["VIP", "Gold", "Regular"] = Field(default="Regular")
+    criticality: Literal["low", "medium", "high", "critical"] = Field(default="medium")
+    team: Name = Field(default="field-service", description="Maintenance team.")
+    warranty_years: float = Field(default=2.0, ge=0, description="Warranty from commissioning.")
+
+
+class EngineGroup(AssetDefaults):
+    """C-MAPSS engines on the TurboMon TM-21 profile."""
+
+    file: Path = Field(
+        default=DATASETS / "cmapss" / "train_FD001.txt",
+        description="Any C-MAPSS-format file; relative to the config file's folder.",
+    )
+    units: list[Annotated[int, Field(ge=1)]] = Field(
+        default_factory=lambda: list(range(91, 101)),
+        description="Unit (engine) numbers to replay; the models must not have seen them.",
+    )
+    cycle_s: Positive = Field(default=3600.0, description="Simulated seconds per cycle.")
+    last_cycles: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="Replay only the last N cycles of each engine (None: all)."
+    )
+    customer: str = Field(default="Northwind Airlines", min_length=1, max_length=200)
+    criticality: Literal["low", "medium", "high", "critical"] = "critical"
+    tier: Literal["VIP", "Gold", "Regular"] = "VIP"
+    team: Name = "engine-shop"
+
+
+class MillGroup(AssetDefaults):
+    """AI4I 2020 machines on the MillRite SPX-12 profile (tool wear as the consumable)."""
+
+    file: Path = Field(default=DATASETS / "ai4i2020" / "ai4i2020.csv")
+    count: int = Field(default=3, ge=0, le=100)
+    row_s: Positive = Field(default=3600.0, description="Simulated seconds per AI4I row.")
+    history_rows: int = Field(default=240, ge=1, description="Rows replayed before the failure.")
+    first_failure: int = Field(
+        default=0, ge=0, description="Mill i fails like the (first_failure + i)-th labelled one."
+    )
+    customer: str = Field(default="Ridgeway Precision Parts", min_length=1, max_length=200)
+    tier: Literal["VIP", "Gold", "Regular"] = "Gold"
+    criticality: Literal["low", "medium", "high", "critical"] = "high"
+    team: Name = "machining"
+
+
+class CompressorGroup(AssetDefaults):
+    """AirTek SC-75 compressors whose air filter wears (and is replaced)."""
+
+    count: int = Field(default=2, ge=0, le=100)
+    sample_s: Positive = Field(default=3600.0, description="Simulated seconds per sample.")
+    filter_life_h: Positive = Field(
+        default=240.0, description="Hours from a new filter to the 0.05 bar threshold (+-20 %)."
+    )
+    fail_after_h: dict[Name, Positive] = Field(
+        default_factory=dict,
+        description="Compressors that overheat and trip, by asset id: hours from the start.",
+    )
+    customer: str = Field(default="Harbor Foods", min_length=1, max_length=200)
+    team: Name = "utilities"
+
+
+class RandomWindows(_Strict):
+    """Windows drawn at random: mean gap and mean length, in simulated hours."""
+
+    mean_gap_h: Positive
+    mean_length_h: Positive
+
+
+class OfflineSection(_Strict):
+    """Devices whose server stops listening now and then."""
+
+    assets: list[Name] = Field(default_factory=list)
+    every_h: Positive = Field(default=48.0)
+    for_h: Positive = Field(default=4.0)
+
+
+class FaultsSection(_Strict):
+    """Sensor dropouts, Modbus exceptions and offline periods."""
+
+    dropouts: RandomWindows | None = Field(
+        default=RandomWindows(mean_gap_h=96, mean_length_h=3),
+        description="Per device: one sensor at a time serves its invalid value.",
+    )
+    exceptions: RandomWindows | None = Field(
+        default=RandomWindows(mean_gap_h=200, mean_length_h=2),
+        description="Per device: every request is answered with Modbus exception 4.",
+    )
+    offline: OfflineSection = Field(default_factory=OfflineSection)
+
+
+class SerialSection(_Strict):
+    """The one device served as Modbus RTU on a socat pty pair."""
+
+    asset: Name | None = Field(default=None, description="Its asset id (None: no serial device).")
+    baudrate: int = Field(default=38400, gt=0)
+    unit: int = Field(default=7, ge=1, le=247)
+
+
+class FleetConfig(_Strict):
+    """The whole fleet."""
+
+    seed: int = Field(default=42, description="Seed of noise and fault schedules.")
+    speed: Positive = Field(default=3600.0, description="Simulated seconds per wall second.")
+    site: Name = "sim-plant"
+    poll_interval_s: Positive = Field(
+        default=0.5,
+        description="Edge agent poll interval, wall seconds: at most half a sample step's wall "
+        "duration, so that every cycle is read at least once despite poll jitter.",
+    )
+    horizon_h: Positive = Field(
+        default=24 * 90.0, description="Fault schedules are drawn over this many simulated hours."
+    )
+    engines: EngineGroup | None = Field(default_factory=EngineGroup)
+    mills: MillGroup | None = Field(default_factory=MillGroup)
+    compressors: CompressorGroup | None = Field(default_factory=CompressorGroup)
+    faults: FaultsSection = Field(default_factory=FaultsSection)
+    serial: SerialSection = Field(default_factory=SerialSection)
+
+    @model_validator(mode="after")
+    def _resolve(self) -> FleetConfig:
+        if self.engines is not None and len(set(self.engines.units)) != len(self.engines.units):
+            raise ValueError("engines.units must not repeat a unit")
+        return self
+
+
+class FleetConfigError(ValueError):
+    """The fleet config is invalid; the message has one line per problem."""
+
+
+def parse_fleet(text: str, *, source: str = "sim.yaml", base: Path | None = None) -> FleetConfig:
+    """Validate fleet config text; data-set paths are resolved against `base`.
+
+    Raises:
+        FleetConfigError: Not YAML, or a rule broken (each line names file, key, rule, value).
+    """
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise FleetConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise FleetConfigError(f"{source}: the file must be a mapping. Got {data!r} instead.")
+    try:
+        config = FleetConfig.model_validate(data)
+    except ValidationError as exc:
+        raise FleetConfigError("\n".join(_line(e, source) for e in exc.errors())) from None
+    if base is not None:
+        update: dict[str, Any] = {}
+        for key in ("engines", "mills"):
+            group = getattr(config, key)
+            if group is not None and not group.file.is_absolute():
+                update[key] = group.model_copy(update={"file": (base / group.file).resolve()})
+        config = config.model_copy(update=update)
+    return config
+
+
+def load_fleet(path: Path) -> FleetConfig:
+    """Read and validate a fleet config file.
+
+    Raises:
+        FleetConfigError: Unreadable or invalid.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FleetConfigError(f"{path}: cannot read the fleet config: {exc}") from None
+    return parse_fleet(text, source=str(path), base=path.parent)
+
+
+def _line(error: Any, source: str) -> str:  # noqa: ANN401 - pydantic's ErrorDetails
+    key = ".".join(str(p) for p in error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "is not a known key"
+    head = f"{source}: {key} {message}" if key else f"{source}: {message}"
+    if error["type"] == "missing" or isinstance(error.get("input"), dict):
+        return f"{head}."
+    return f"{head}. Got {error.get('input')!r} instead."
+
+
+# ---------------------------------------------------------------- building the fleet
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A device of the fleet with its asset record fields and how it is served."""
+
+    device: SimDevice
+    transport: Literal["tcp", "rtu"]
+    group: AssetDefaults
+    asset_class: str
+    site: str
+    commissioned: dt.date
+
+
+def build_fleet(config: FleetConfig, *, start: dt.date) -> list[Member]:
+    """The fleet's devices, pure apart from reading the data sets named in the config.
+
+    Args:
+        config: The validated fleet config.
+        start: The simulated start date (commissioning dates are drawn before it).
+
+    Raises:
+        FleetConfigError: A unit not in the file, or too few labelled AI4I failures.
+    """
+    members: list[Member] = []
+    horizon_s = config.horizon_h * 3600
+    profiles = {
+        p: load_profile(PROFILES_DIR / f"{p}.yaml")
+        for p in (TURBOFAN_PROFILE, MILL_PROFILE, COMPRESSOR_PROFILE)
+    }
+    images = {p: RegisterImage(profile) for p, profile in profiles.items()}
+
+    def add(
+        asset: str, profile: str, trajectory: Trajectory, group: AssetDefaults, cls: str
+    ) -> None:
+        rng = random.Random(f"{config.seed}|asset|{asset}")  # noqa: S311 - simulation
+        device = SimDevice(
+            name=asset,
+            asset=asset,
+            profile_id=profile,
+            image=images[profile],
+            trajectory=trajectory,
+            faults=_faults(config, asset, images[profile], trajectory, horizon_s),
+            seed=config.seed,
+            unit=config.serial.unit if asset == config.serial.asset else 1,
+        )
+        members.append(
+            Member(
+                device=device,
+                transport="rtu" if asset == config.serial.asset else "tcp",
+                group=group,
+                asset_class=cls,
+                site=group.site or config.site,
+                commissioned=start - dt.timedelta(days=rng.randint(200, 1500)),
+            )
+        )
+
+    if (engines := config.engines) is not None:
+        try:
+            units = read_cmapss_units(engines.file)
+        except (OSError, ValueError) as exc:
+            raise FleetConfigError(f"engines.file: {exc}") from None
+        for unit in engines.units:
+            if unit not in units:
+                raise FleetConfigError(
+                    f"engines.units: unit {unit} is not in {engines.file} (it has 1..{max(units)})"
+                )
+            rows = units[unit]
+            first = (
+                1 if engines.last_cycles is None else max(1, len(rows) - engines.last_cycles + 1)
+            )
+            trajectory = CmapssTrajectory(rows, engines.cycle_s, first_cycle=first)
+            add(f"engine-{unit:03d}", TURBOFAN_PROFILE, trajectory, engines, "turbofan")
+    if (mills := config.mills) is not None and mills.count:
+        rows_ai4i = read_ai4i(mills.file)
+        failures = ai4i_failure_rows(rows_ai4i)
+        # Spread the mills over the file: each takes a labelled failure far from the others'.
+        stride = max(1, len(failures) // max(1, mills.count))
+        picks = [
+            failures[(mills.first_failure + i * stride) % len(failures)] for i in range(mills.count)
+        ]
+        for i, row in enumerate(picks, 1):
+            trajectory_m = Ai4iTrajectory(
+                rows_ai4i,
+                row,
+                mills.history_rows,
+                mills.row_s,
+                noise_sd={"air_temp_k": 0.05, "process_temp_k": 0.05},
+            )
+            add(f"mill-{i:02d}", MILL_PROFILE, trajectory_m, mills, "spindle")
+    if (comps := config.compressors) is not None:
+        threshold = next(
+            c.threshold
+            for c in profiles[COMPRESSOR_PROFILE].consumables
+            if c.name == "air_filter" and c.threshold is not None
+        )
+        for i in range(1, comps.count + 1):
+            asset = f"compressor-{i:02d}"
+            rng = random.Random(f"{config.seed}|filter|{asset}")  # noqa: S311 - simulation
+            fail_h = comps.fail_after_h.get(asset)
+            trajectory_c = FilterWearTrajectory(
+                sample_s=comps.sample_s,
+                threshold_bar=threshold,
+                life_s=comps.filter_life_h * 3600 * rng.uniform(0.8, 1.2),
+                failure_at_s=None if fail_h is None else fail_h * 3600,
+                failure_ramp_s=48 * 3600,
+                noise_sd={"air_filter_dp_bar": 0.0008, "element_outlet_temp_c": 0.3},
+            )
+            add(asset, COMPRESSOR_PROFILE, trajectory_c, comps, "compressor")
+    return members
+
+
+def _faults(
+    config: FleetConfig,
+    asset: str,
+    image: RegisterImage,
+    trajectory: Trajectory,
+    horizon_s: float,
+) -> FaultSchedule:
+    rng = random.Random(f"{config.seed}|faults|{asset}")  # noqa: S311 - simulation
+    faults = config.faults
+    dropouts: dict[str, list[Window]] = {}
+    if faults.dropouts is not None:
+        present = trajectory.values_at(0.0)
+        # State and fault codes stay readable: a dropout is a sensor, not the controller.
+        candidates = [
+            s
+            for s in image.signals
+            if s in present and image.can_drop_out(s) and not s.endswith(("_state", "fault_code"))
+        ]
+        if candidates:
+            for window in random_windows(
+                rng,
+                horizon_s=horizon_s,
+                mean_gap_s=faults.dropouts.mean_gap_h * 3600,
+                mean_length_s=faults.dropouts.mean_length_h * 3600,
+            ):
+                dropouts.setdefault(rng.choice(candidates), []).append(window)
+    exceptions: Sequence[Window] = ()
+    if faults.exceptions is not None:
+        exceptions = random_windows(
+            rng,
+            horizon_s=horizon_s,
+            mean_gap_s=faults.exceptions.mean_gap_h * 3600,
+            mean_length_s=faults.exceptions.mean_length_h * 3600,
+        )
+    offline: Sequence[Window] = ()
+    if asset in faults.offline.assets:
+        every = faults.offline.every_h * 3600
+        offline = periodic_windows(
+            horizon_s=horizon_s,
+            every_s=every,
+            length_s=faults.offline.for_h * 3600,
+            first_s=every * rng.uniform(0.3, 1.0),
+        )
+    return FaultSchedule(
+        dropouts={k: tuple(v) for k, v in dropouts.items()},
+        exceptions=tuple(exceptions),
+        offline=tuple(offline),
+    )

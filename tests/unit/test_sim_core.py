@@ -1,0 +1,398 @@
+"""The simulator's pure core: clock, schedules, trajectories, devices and register images."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloud._cmapss import SENSORS, SETTINGS
+from cloud.sim import (
+    Ai4iTrajectory,
+    CmapssTrajectory,
+    FaultSchedule,
+    FilterWearTrajectory,
+    RegisterImage,
+    SimClock,
+    SimDevice,
+    Tables,
+    Trajectory,
+    Window,
+    active,
+    periodic_windows,
+    random_windows,
+    read_ai4i,
+    read_cmapss_units,
+)
+from cloud.sim._trajectory import ai4i_failure_rows
+from edge_agent._model import BlockResult, Quality
+from edge_agent._planner import compile_plan
+from edge_agent._profile import Profile, ProfileLibrary, Signal, load_profile
+
+ROOT = Path(__file__).resolve().parents[2]
+DATASETS = ROOT.parent / "shared" / "datasets"
+CMAPSS = DATASETS / "cmapss" / "train_FD001.txt"
+AI4I = DATASETS / "ai4i2020" / "ai4i2020.csv"
+Engines = dict[int, list[dict[str, float]]]
+Rows = list[dict[str, str]]
+PROFILES = ROOT / "firmware_profiles"
+TURBOFAN = load_profile(PROFILES / "turbomon_tm21_1.0.yaml")
+MILL = load_profile(PROFILES / "millrite_spx12_5.1.yaml")
+COMPRESSOR = load_profile(PROFILES / "airtek_sc75_4.2.yaml")
+
+
+@pytest.fixture(scope="module")
+def engines() -> Engines:
+    return read_cmapss_units(CMAPSS)
+
+
+@pytest.fixture(scope="module")
+def ai4i() -> Rows:
+    return read_ai4i(AI4I)
+
+
+def decode_tables(profile: Profile, tables: Tables, *, unit: int = 1) -> dict[str, Any]:
+    """Decode served tables with the edge agent's own planner: signal -> value or bad reason."""
+    plan = compile_plan(profile, asset="sim", unit=unit)
+    results = {}
+    for request in plan.requests:
+        span = range(request.address, request.address + request.count)
+        if request.kind in ("coil", "discrete"):
+            bits = tables.coil if request.kind == "coil" else tables.discrete
+            results[request] = BlockResult(1, bits=[bits.get(a, False) for a in span])
+        else:
+            words = tables.holding if request.kind == "holding" else tables.input
+            results[request] = BlockResult(1, words=[words.get(a, 0) for a in span])
+    return {
+        r.signal: r.value if r.quality is Quality.GOOD else ("bad", r.reason)
+        for r in plan.decode(results)
+    }
+
+
+def matches(signal: Signal, served: object, decoded: object) -> bool:
+    """Whether a decoded reading is the served engineering value within register precision."""
+    if signal.enum is not None and signal.enum_value != "code":
+        return decoded == signal.enum[int(served)]  # type: ignore[call-overload]
+    if isinstance(served, (bool, str)):
+        return decoded == served
+    value = float(served)  # type: ignore[arg-type]
+    if signal.clamp is not None:
+        lo = -math.inf if signal.clamp.min is None else signal.clamp.min
+        hi = math.inf if signal.clamp.max is None else signal.clamp.max
+        value = min(hi, max(lo, value))
+    if signal.type == "float32":
+        return math.isclose(float(decoded), value, rel_tol=1e-6, abs_tol=1e-9)  # type: ignore[arg-type]
+    return abs(float(decoded) - value) <= abs(signal.scale) / 2 + 1e-9  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- clock
+
+
+def test_clock_maps_wall_to_simulated_time_and_back() -> None:
+    """At speed 3600 one wall second is one simulated hour; the mapping inverts exactly."""
+    clock = SimClock(wall_start_ms=1_000_000, speed=3600)
+    assert clock.sim_s(1_000_000) == 0
+    assert clock.sim_s(1_001_000) == 3600
+    assert clock.wall_ms(7200) == 1_002_000
+    assert clock.sim_epoch_ms_at(3600) == 1_000_000 + 3_600_000
+    assert SimClock(wall_start_ms=5, speed=2, sim_epoch_ms=0).sim_epoch_ms_at(1.5) == 1500
+
+
+def test_clock_refuses_a_speed_that_is_not_positive() -> None:
+    """A zero or negative speed is an error naming the value."""
+    with pytest.raises(ValueError, match=r"speed must be greater than 0\. Got 0"):
+        SimClock(wall_start_ms=0, speed=0)
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def test_random_windows_are_sorted_disjoint_and_reproducible() -> None:
+    """The same seed draws the same windows; they never overlap and start inside the horizon."""
+
+    def draw(seed: int) -> tuple[Window, ...]:
+        return random_windows(random.Random(seed), horizon_s=1e6, mean_gap_s=5e4, mean_length_s=3e3)
+
+    windows = draw(1)
+    assert windows == draw(1)
+    assert windows != draw(2)
+    assert len(windows) > 5
+    assert all(w.start_s < 1e6 for w in windows)
+    assert all(a.end_s <= b.start_s for a, b in itertools.pairwise(windows))
+
+
+def test_active_finds_the_window_containing_a_time() -> None:
+    """A time inside a window finds it (start included, end excluded); a gap finds none."""
+    windows = (Window(10, 20), Window(30, 31), Window(50, 100))
+    assert active(windows, 10) == Window(10, 20)
+    assert active(windows, 19.9) == Window(10, 20)
+    assert active(windows, 20) is None
+    assert active(windows, 30.5) == Window(30, 31)
+    assert active(windows, 99) == Window(50, 100)
+    assert active(windows, 5) is None
+    assert active(windows, 100) is None
+    assert active((), 1) is None
+
+
+def test_periodic_windows_repeat_until_the_horizon() -> None:
+    """Offline periods come back every `every_s` for `length_s`."""
+    windows = periodic_windows(horizon_s=100, every_s=30, length_s=5, first_s=10)
+    assert windows == (Window(10, 15), Window(40, 45), Window(70, 75))
+
+
+# ---------------------------------------------------------------- trajectories
+
+
+def test_cmapss_engine_serves_its_rows_cycle_by_cycle(engines: Engines) -> None:
+    """Cycle k of the file is served during simulated [(k-1), k) * cycle_s, with its number."""
+    rows = engines[3]
+    engine = CmapssTrajectory(rows, cycle_s=3600)
+    for cycle in (1, 2, 50, len(rows) - 1):
+        t = (cycle - 1) * 3600 + 1800
+        values = engine.values_at(t)
+        assert {k: values[k] for k in SETTINGS + SENSORS} == rows[cycle - 1]
+        assert values["cycle_count"] == cycle
+        assert (values["engine_state"], values["fault_code"]) == (1, 0)
+
+
+def test_cmapss_engine_fails_at_its_last_cycle_and_stays_failed(engines: Engines) -> None:
+    """The failure is the last cycle (RUL 0); from then on the fault code is latched."""
+    rows = engines[1]
+    engine = CmapssTrajectory(rows, cycle_s=10)
+    assert engine.failure.t_s == (len(rows) - 1) * 10
+    assert (engine.failure.name, engine.failure.fault_code) == ("hpc_degradation", 11)
+    before = engine.values_at(engine.failure.t_s - 0.001)
+    assert (before["engine_state"], before["fault_code"]) == (1, 0)
+    for later in (engine.failure.t_s, engine.failure.t_s + 5, 1e9):
+        values = engine.values_at(later)
+        assert (values["engine_state"], values["fault_code"]) == (2, 11)
+        assert values["cycle_count"] == len(rows)
+
+
+def test_cmapss_engine_can_start_late_in_its_life(engines: Engines) -> None:
+    """With first_cycle, time 0 serves that cycle and the failure comes sooner."""
+    rows = engines[2]
+    engine = CmapssTrajectory(rows, cycle_s=60, first_cycle=len(rows) - 29)
+    assert engine.cycles == 30
+    assert engine.values_at(0)["cycle_count"] == len(rows) - 29
+    assert engine.failure.t_s == 29 * 60
+    with pytest.raises(ValueError, match="first_cycle must be"):
+        CmapssTrajectory(rows, cycle_s=60, first_cycle=len(rows) + 1)
+
+
+def test_cmapss_reader_refuses_cycles_out_of_order(tmp_path: Path) -> None:
+    """A unit whose cycles skip one is an error naming the file and the unit."""
+    line = " ".join(["1", "{c}"] + ["0.5"] * 24)
+    path = tmp_path / "bad.txt"
+    path.write_text(line.format(c=1) + "\n" + line.format(c=3) + "\n")
+    with pytest.raises(ValueError, match=r"bad\.txt: unit 1 cycle 3 must follow cycle 1"):
+        read_cmapss_units(path)
+
+
+def test_ai4i_mill_replays_rows_and_fails_like_its_labelled_row(ai4i: Rows) -> None:
+    """The last row replayed is the labelled failure, with the profile's mode and fault code."""
+    failure_row = next(i for i in ai4i_failure_rows(ai4i) if ai4i[i]["TWF"] == "1" and i > 300)
+    mill = Ai4iTrajectory(ai4i, failure_row, history_rows=100, row_s=60)
+    assert mill.failure.t_s == 100 * 60
+    assert (mill.failure.name, mill.failure.fault_code) == ("tool_wear_failure", 1)
+    row = ai4i[failure_row - 100 + 7]
+    values = mill.values_at(7 * 60 + 30)
+    assert values["tool_wear_min"] == int(row["Tool wear [min]"])
+    assert values["spindle_speed_rpm"] == int(row["Rotational speed [rpm]"])
+    assert values["air_temp_k"] == float(row["Air temperature [K]"])
+    assert values["fault_code"] == 0
+    failed = mill.values_at(mill.failure.t_s)
+    assert (failed["fault_code"], failed["spindle_running"], failed["spindle_speed_rpm"]) == (
+        1,
+        False,
+        0,
+    )
+
+
+def test_ai4i_tool_changes_are_consumable_replacements(ai4i: Rows) -> None:
+    """Wherever tool wear drops from one row to the next, a cutting_tool replacement happens."""
+    failure_row = ai4i_failure_rows(ai4i)[10]
+    mill = Ai4iTrajectory(ai4i, failure_row, history_rows=400, row_s=1)
+    replaced = [e for e in mill.events if e.kind == "consumable_replaced"]
+    start = mill.start_row
+    drops = [
+        i - start
+        for i in range(start + 1, failure_row + 1)
+        if int(ai4i[i]["Tool wear [min]"]) < int(ai4i[i - 1]["Tool wear [min]"])
+    ]
+    assert drops
+    assert [e.t_s for e in replaced] == drops
+    assert {e.name for e in replaced} == {"cutting_tool"}
+    assert mill.events[-1] == mill.failure
+
+
+def test_compressor_filter_wears_past_its_threshold_and_is_replaced() -> None:
+    """The pressure drop rises to the threshold, is replaced just past it, and starts again."""
+    filt = FilterWearTrajectory(sample_s=3600, threshold_bar=0.05, life_s=100 * 3600)
+    replacements = filt.replacements_until(1000 * 3600)
+    assert len(replacements) >= 5
+    first = replacements[0].t_s
+    assert filt.filter_dp_bar(0) == pytest.approx(0.015)
+    assert filt.filter_dp_bar(100 * 3600) == pytest.approx(0.05)
+    rising = [filt.filter_dp_bar(t) for t in range(0, int(first), 3600)]
+    assert rising == sorted(rising)
+    assert rising[-1] >= 0.05
+    assert float(replacements[0].detail["dp_before_bar"]) >= 0.05
+    assert filt.filter_dp_bar(first) < 0.02
+    assert filt.values_at(first - 3600)["air_filter_warning"] is True
+    assert filt.values_at(first)["air_filter_warning"] is False
+
+
+def test_compressor_overheats_before_it_trips_and_stays_tripped() -> None:
+    """The element temperature climbs during the ramp; from the failure on it is tripped (101)."""
+    filt = FilterWearTrajectory(
+        sample_s=60, threshold_bar=0.05, life_s=1e6, failure_at_s=10_000, failure_ramp_s=5_000
+    )
+    assert filt.failure is not None
+    assert (filt.failure.t_s, filt.failure.name, filt.failure.fault_code) == (
+        10_000,
+        "element_overheating",
+        101,
+    )
+    temps = [float(filt.values_at(t)["element_outlet_temp_c"]) for t in (0, 5_000, 7_500, 9_999)]
+    assert temps == sorted(temps)
+    assert float(temps[-1]) > 110
+    assert filt.values_at(10_000)["fault_code"] == 101
+    assert filt.values_at(1e8)["compressor_state"] == 5
+
+
+# ---------------------------------------------------------------- devices
+
+
+def make_engine(engines: Engines, **kwargs: Any) -> SimDevice:
+    engine = CmapssTrajectory(engines[5], cycle_s=100, noise_sd={"t30_r": 0.5, "t50_r": 0.5})
+    return SimDevice(
+        name="e5",
+        asset="engine-005",
+        profile_id="turbomon_tm21_1.0",
+        image=RegisterImage(TURBOFAN),
+        trajectory=engine,
+        **kwargs,
+    )
+
+
+def test_device_state_is_a_pure_function_of_seed_and_time(engines: Engines) -> None:
+    """Whatever was asked before, the same seed and time give the same values (noise included)."""
+    device = make_engine(engines, seed=7)
+    times = [0, 150, 1234.5, 999, 150]
+    first = [device.state_at(t).values for t in times]
+    again = [device.state_at(t).values for t in reversed(times)][::-1]
+    assert first == again
+    other = make_engine(engines, seed=8)
+    assert other.state_at(150).values["t30_r"] != device.state_at(150).values["t30_r"]
+    assert other.state_at(150).values["t2_r"] == device.state_at(150).values["t2_r"]
+
+
+def test_noise_is_constant_within_a_sample_step(engines: Engines) -> None:
+    """Within one cycle the device serves one value; the next cycle draws anew."""
+    device = make_engine(engines, seed=1)
+    assert device.state_at(100).values == device.state_at(199.9).values
+    assert device.state_at(100).values["t30_r"] != device.state_at(200).values["t30_r"]
+    assert device.state_at(100).values["t30_r"] != engines[5][1]["t30_r"]
+
+
+def test_dropouts_exceptions_and_offline_follow_their_windows(engines: Engines) -> None:
+    """A dropped signal is None inside its window only; exceptions and offline likewise."""
+    faults = FaultSchedule(
+        dropouts={"t24_r": (Window(100, 300),)},
+        exceptions=(Window(500, 600),),
+        offline=(Window(700, 800),),
+    )
+    device = make_engine(engines, faults=faults)
+    assert device.state_at(99).values["t24_r"] is not None
+    assert device.state_at(100).values["t24_r"] is None
+    assert device.state_at(250).values["t30_r"] is not None
+    assert device.state_at(300).values["t24_r"] is not None
+    assert device.state_at(550).exception_code == 4
+    assert device.state_at(600).exception_code is None
+    assert [device.state_at(t).online for t in (699, 700, 799, 800)] == [True, False, False, True]
+
+
+def test_a_failed_device_stays_failed(engines: Engines) -> None:
+    """From its failure time on, the state says failed, whatever the time."""
+    device = make_engine(engines)
+    failure = device.failure
+    assert failure is not None
+    assert not device.state_at(failure.t_s - 1).failed
+    assert all(device.state_at(failure.t_s + dt).failed for dt in (0, 1, 1e3, 1e7))
+
+
+# ---------------------------------------------------------------- register images
+
+
+def turbofan_run() -> Trajectory:
+    return CmapssTrajectory(read_cmapss_units(CMAPSS)[7], cycle_s=60)
+
+
+def mill_run() -> Trajectory:
+    return Ai4iTrajectory(read_ai4i(AI4I), 3000, 200, 60)
+
+
+def compressor_run() -> Trajectory:
+    return FilterWearTrajectory(60, 0.05, 6000, failure_at_s=9000)
+
+
+@pytest.mark.parametrize(
+    ("profile", "make"),
+    [(TURBOFAN, turbofan_run), (MILL, mill_run), (COMPRESSOR, compressor_run)],
+    ids=["turbofan", "mill", "compressor"],
+)
+def test_served_registers_decode_to_the_trajectory_values(
+    profile: Profile, make: Callable[[], Trajectory]
+) -> None:
+    """The edge agent's own decoder reads back every served value within register precision."""
+    trajectory = make()
+    image = RegisterImage(profile)
+    by_name = {s.name: s for s in profile.signals}
+    for t in (0.0, 3100.0, 1e7):
+        values = trajectory.values_at(t)
+        decoded = decode_tables(profile, image.encode(values))
+        assert set(decoded) == set(by_name)
+        for name, value in values.items():
+            assert matches(by_name[name], value, decoded[name]), (t, name, value, decoded[name])
+
+
+def test_a_dropped_out_signal_decodes_as_bad() -> None:
+    """None serves NaN for a float32 (bad: not_finite) and the sentinel for a scaled integer."""
+    turbofan = RegisterImage(TURBOFAN)
+    decoded = decode_tables(TURBOFAN, turbofan.encode({"t30_r": None, "t50_r": 1400.5}))
+    assert decoded["t30_r"] == ("bad", "not_finite")
+    assert decoded["t50_r"] == 1400.5
+    compressor = RegisterImage(COMPRESSOR)
+    decoded = decode_tables(COMPRESSOR, compressor.encode({"air_filter_dp_bar": None}))
+    assert decoded["air_filter_dp_bar"] == ("bad", "sentinel")
+    assert compressor.can_drop_out("air_filter_dp_bar")
+    assert not compressor.can_drop_out("run_hours_h")
+
+
+def test_identification_registers_select_the_profile() -> None:
+    """The served model code and firmware version make the agent pick the profile."""
+    library = ProfileLibrary.load(PROFILES)
+    for profile in (TURBOFAN, MILL, COMPRESSOR):
+        tables = RegisterImage(profile).encode({})
+        results = {}
+        for request in library.identification_requests(unit=1):
+            span = range(request.address, request.address + request.count)
+            words = tables.holding if request.kind == "holding" else tables.input
+            results[request] = BlockResult(1, words=[words.get(a, 0) for a in span])
+        selection = library.select(results, unit=1)
+        assert selection.profile is not None, selection.reason
+        assert selection.profile.profile_id == profile.profile_id
+
+
+def test_signals_in_names_the_values_a_request_covers() -> None:
+    """Counting served values: only signals wholly inside the request count."""
+    image = RegisterImage(TURBOFAN)
+    assert image.signals_in("input", 0, 6) == ["altitude_kft", "mach", "throttle_resolver_angle"]
+    assert image.signals_in("input", 1, 4) == ["mach"]
+    assert image.signals_in("holding", 0, 100) == []
