@@ -1,5 +1,5 @@
 # Convenience targets; the README's two commands (scripts/demo, scripts/test) need no make.
-.PHONY: setup test check demo services-up services-down bench
+.PHONY: setup test check demo services-up services-down bench bench-ingest
 
 setup:
 	scripts/setup
@@ -19,3 +19,7 @@ bench: setup
 	@set -e; for script in scripts/bench/*.py; do \
 		echo "== $$script"; .venv/bin/python "$$script" $(BENCH_ARGS); \
 	done
+
+# The ingest benchmark alone (issue 5): e.g. make bench-ingest BENCH_ARGS="--quick".
+bench-ingest: setup
+	.venv/bin/python scripts/bench/ingest.py $(BENCH_ARGS)

@@ -27,9 +27,22 @@ from cloud.store._influxql import quote_ident, quote_literal
 from cloud.store._line import FieldValue, Point, Precision, encode_lines
 from cloud.store._protocol import BindValue, InfluxAuth
 from cloud.store._result import QueryResult, Series, StatementResult, Value
+from cloud.store._retention import (
+    BackfillResult,
+    PolicyInfo,
+    RetentionConfig,
+    Rollup,
+    ServerState,
+    backfill,
+    init_database,
+    plan_init,
+    read_state,
+)
 
 __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (STYLE.md 1)
     "AsyncInfluxClient",
+    "backfill",
+    "BackfillResult",
     "BindValue",
     "DatabaseNotFound",
     "encode_lines",
@@ -42,14 +55,21 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "InfluxRequestError",
     "InfluxServerError",
     "InfluxTimeout",
+    "init_database",
     "LineProtocolError",
     "PartialWriteError",
+    "plan_init",
     "Point",
+    "PolicyInfo",
     "Precision",
     "QueryResult",
     "quote_ident",
     "quote_literal",
+    "read_state",
+    "RetentionConfig",
+    "Rollup",
     "Series",
+    "ServerState",
     "StatementResult",
     "Value",
 ]
