@@ -9,10 +9,30 @@ from collections.abc import Callable
 
 from edge_agent import __version__
 
-# name -> (module with a `main(argv) -> int`, one-line help). Modules load only when their command
-# runs, so `prognos --help` stays fast and light.
+# name -> (module with a `main(argv) -> int`, or "module:function", one-line help). Modules load
+# only when their command runs, so `prognos --help` stays fast and light.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "ingest": ("cloud.ingest._cli", "the ingester: MQTT telemetry -> InfluxDB, ack after write"),
     "demo": ("cloud._demo", "the foundation flow: C-MAPSS engines -> MQTT -> InfluxDB, counted"),
+    "assets": ("cloud.registry._cli", "the asset registry: check a YAML or CSV asset file"),
+    "db": ("cloud.store._cli", "InfluxDB: create database, retention policies, rollups; backfill"),
+    "sim": (
+        "cloud.sim._cli",
+        "the simulated plant: devices over real Modbus from run-to-failure data",
+    ),
+    "train": ("models._cli:train_main", "train a model on raw data into the model registry"),
+    "evaluate": (
+        "models._cli:evaluate_main",
+        "recompute a registered model's metrics from raw data",
+    ),
+    "models": ("models._cli:models_main", "the model registry: list, show, promote"),
+    "workorders": ("cloud.workorders._cli", "work orders: deliver the outbox, list, show, retry"),
+    "score": ("cloud.scoring._cli", "the scorer: champion models on telemetry -> scores, alerts"),
+    "api": ("cloud.api._cli", "the REST API for planners: serve, tokens, OpenAPI document"),
+    "plant": (
+        "cloud._plant",
+        "the main job: simulator -> edge -> ingest -> score -> work orders, with its report",
+    ),
 }
 
 
@@ -34,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in COMMANDS:
-        command: Callable[[list[str]], int] = importlib.import_module(COMMANDS[args[0]][0]).main
+        module, _, func = COMMANDS[args[0]][0].partition(":")
+        command: Callable[[list[str]], int] = getattr(
+            importlib.import_module(module), func or "main"
+        )
         return command(args[1:])
     parser = build_parser()
     parser.parse_args(args)

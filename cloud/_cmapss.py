@@ -1,8 +1,9 @@
 """NASA C-MAPSS turbofan run-to-failure files, read as named signals per engine and cycle.
 
 The files (`train_FD00x.txt`, `test_FD00x.txt`) are space-separated with no header: unit number,
-cycle, three operational settings and 21 sensors (Saxena et al., PHM 2008). Columns are named here
-once, with units, so that the demo, the simulator and the models speak of the same signals.
+cycle, three operational settings and 21 sensors (Saxena et al., PHM 2008). Columns are named
+once, in `models._cmapss`, with units, so that the demo, the simulator, the models and the scorer
+speak of the same signals.
 """
 
 from __future__ import annotations
@@ -11,33 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-SETTINGS = ("altitude_kft", "mach", "throttle_resolver_angle")
-"""Operational settings 1-3 (FD001 runs at one condition; the names follow the NASA readme)."""
+# The names are defined once, in models (the scorer reads them back from InfluxDB; models must not
+# import cloud).
+from models._cmapss import SENSORS, SETTINGS
 
-SENSORS = (
-    "t2_r",
-    "t24_r",
-    "t30_r",
-    "t50_r",
-    "p2_psia",
-    "p15_psia",
-    "p30_psia",
-    "nf_rpm",
-    "nc_rpm",
-    "epr",
-    "ps30_psia",
-    "phi_pps_psi",
-    "nrf_rpm",
-    "nrc_rpm",
-    "bpr",
-    "far_b",
-    "ht_bleed",
-    "nf_dmd_rpm",
-    "pcnfr_dmd_rpm",
-    "w31_lbm_s",
-    "w32_lbm_s",
-)
-"""Sensors 1-21: temperatures in degrees Rankine, pressures psia, speeds rpm, flows lbm/s."""
+__all__ = ["SENSORS", "SETTINGS", "Cycle", "read_cycles"]
 
 _COLUMNS = 2 + len(SETTINGS) + len(SENSORS)
 

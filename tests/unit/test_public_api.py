@@ -10,7 +10,14 @@ PACKAGES = [
     "edge_agent",
     "edge_agent.sources",
     "cloud",
+    "cloud.alerting",
+    "cloud.api",
+    "cloud.registry",
+    "cloud.scoring",
+    "cloud.sim",
     "cloud.store",
+    "cloud.workorders",
+    "cloud.ingest",
     "models",
 ]
 
