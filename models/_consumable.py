@@ -40,14 +40,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import matplotlib as mpl
-
-mpl.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
+from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 from scipy import stats
 from sklearn.base import BaseEstimator
@@ -512,7 +508,8 @@ def clone_model(model: ConsumableLifeModel) -> ConsumableLifeModel:
 
 
 def _crossing_png(frame: pd.DataFrame, evals: list[CrossingEval], threshold: float) -> bytes:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5), layout="constrained")
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    left, right = fig.subplots(1, 2)
     example = evals[0]
     first = _ai4i.tool_life_segments(frame)[int(example.unit.split("-")[1])]
     udi = first["udi"].to_numpy(dtype=float)
@@ -545,7 +542,6 @@ def _crossing_png(frame: pd.DataFrame, evals: list[CrossingEval], threshold: flo
     right.set_title("every evaluated tool life")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -32,13 +32,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, Self
 
-import matplotlib as mpl
-
-mpl.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
@@ -478,9 +474,9 @@ def calibration_png(
     bytes
         The PNG image.
     """
-    fig, (top, bottom) = plt.subplots(
-        2, 1, figsize=(6, 7), height_ratios=(3, 1), sharex=True, layout="constrained"
-    )
+    # A Figure of its own, not pyplot: no global backend switch, nothing to close.
+    fig = Figure(figsize=(6, 7), layout="constrained")
+    top, bottom = fig.subplots(2, 1, height_ratios=(3, 1), sharex=True)
     top.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
     for label, (y_true, proba) in curves.items():
         y = np.asarray(y_true).astype(int)
@@ -497,7 +493,6 @@ def calibration_png(
     bottom.set_ylabel("count")
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
 
 

@@ -23,13 +23,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib as mpl
-
-mpl.use("Agg")
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
 from models import _cmapss
 from models._base import DataSource, TrainRequest, TrainResult, fingerprint
@@ -281,13 +277,13 @@ def evaluate_cmapss_rul(estimator: RulPipeline, request: TrainRequest) -> dict[s
 def _png(fig: Any) -> bytes:  # noqa: ANN401 - matplotlib figures are untyped
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
 def _plot_truth(table: pd.DataFrame, coverage: float) -> bytes:
     ordered = table.sort_values("true_rul").reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig = Figure(figsize=(8, 4))
+    ax = fig.subplots()
     x = np.arange(len(ordered))
     ax.fill_between(
         x,
@@ -307,7 +303,8 @@ def _plot_truth(table: pd.DataFrame, coverage: float) -> bytes:
 
 def _plot_errors(table: pd.DataFrame) -> bytes:
     d = table["rul"] - table["true_rul"]
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
     ax.hist(d, bins=20)
     ax.axvline(0.0, color="k", lw=1)
     ax.set_xlabel("predicted - true RUL (late is positive, penalised harder by PHM08)")

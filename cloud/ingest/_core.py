@@ -51,7 +51,8 @@ FieldType = Literal["float", "integer", "boolean", "string"]
 """A field type as InfluxDB's `SHOW FIELD KEYS` names it."""
 
 _FLOAT_EXACT = 2**53
-_ASSET_CACHE = 100_000  # asset -> model tag (the registry is fixed for the process's life)
+_ASSET_CACHE = 100_000  # per (site, gateway): asset -> its series key in line protocol
+_SERIES_CACHE = 10_000  # (site, gateway) pairs with such a cache
 
 
 class AssetLookup(Protocol):
@@ -291,7 +292,9 @@ class Classifier:
     max_future_skew_ms: int = pc.DEFAULT_MAX_FUTURE_SKEW_MS
     pending: set[tuple[str, int]] = dataclasses.field(default_factory=set)
     _model_tags: dict[str, str] = dataclasses.field(default_factory=dict)
-    _asset_models: dict[str, str] = dataclasses.field(default_factory=dict)
+    _series: dict[tuple[str | None, str], dict[str, tuple[str, bool]]] = dataclasses.field(
+        default_factory=dict
+    )
 
     def classify(
         self, topic: str, payload: bytes, *, content_type: str | None, now_ms: int
@@ -346,12 +349,10 @@ class Classifier:
         gateway, seq, readings = fast
         if self._duplicate(out, gateway, seq):
             return
-        head = f"{TELEMETRY},asset="
-        tail = f",gateway={gateway},model="
-        site = f",site={out.site}" if out.site else ""
+        series = self._series.get((out.site, gateway)) or self._new_series(out.site, gateway)
         ts_min: int | None = None
         add_line, add_reading, add_time = out.lines.append, out.readings.append, out.times_ns.append
-        models = self._asset_models
+        registry = self.registry
         for index, asset, ts, fields, bad in readings:
             if bad:
                 out.bad_signals += bad
@@ -360,15 +361,34 @@ class Classifier:
             if not fields:
                 continue  # only bad signals: counted, nothing to write
             ts_ns = ts * NS_PER_MS
-            model = models.get(asset)
-            if model is None or model == UNKNOWN_MODEL:
-                model = self._model(asset, out)
-                if len(models) < _ASSET_CACHE:
-                    models[asset] = model
-            add_line(f"{head}{asset}{tail}{model}{site} {fields} {ts_ns}")
+            cached = series.get(asset)
+            if cached is None or (cached[1] and registry is not None):
+                cached = self._series_key(out, gateway, asset)  # an unknown one: look again
+                if len(series) < _ASSET_CACHE:
+                    series[asset] = cached
+            elif cached[1]:
+                out.unknown_assets.append(asset)
+            add_line(f"{cached[0]} {fields} {ts_ns}")
             add_reading(index)
             add_time(ts_ns)
         self._bookkeeping(out, gateway, seq, ts_min, now_ms)
+
+    def _new_series(self, site: str | None, gateway: str) -> dict[str, tuple[str, bool]]:
+        """The (bounded) cache of series keys of one gateway's assets."""
+        series: dict[str, tuple[str, bool]] = {}
+        if len(self._series) < _SERIES_CACHE:
+            self._series[site, gateway] = series
+        return series
+
+    def _series_key(self, out: Outcome, gateway: str, asset: str) -> tuple[str, bool]:
+        """(`telemetry` and the tag set of the asset's readings in line protocol, is it unknown).
+
+        Names that pass the contract's patterns need no escaping; the model tag is escaped.
+        """
+        model = self._model(asset, out)
+        site = f",site={out.site}" if out.site else ""
+        key = f"{TELEMETRY},asset={asset},gateway={gateway},model={model}{site}"
+        return key, model == UNKNOWN_MODEL
 
     def _duplicate(self, out: Outcome, gateway: str, seq: int) -> bool:
         out.gateway, out.seq = gateway, seq

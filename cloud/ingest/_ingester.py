@@ -6,10 +6,13 @@ Three threads. paho's network thread (``loop_start``) receives messages on the s
 and events subscriptions and the plain status subscription and puts them on a queue; it never
 blocks on InfluxDB. The classifier thread takes them off, classifies them (`_core.Classifier`) and
 batches them (`_core.Batcher`); a due batch goes to the flusher thread (at most one waiting, so
-classifying the next batch overlaps writing this one), which writes it (one `/write`,
-`_writer.BatchWriter`, retried until accepted), commits one SQLite transaction (dead letters and
-stored seqs), then sends a PUBACK per message. The flusher owns every InfluxDB call after start
-(writes, the gap scan, type refreshes).
+classifying the next batch overlaps writing this one). The flusher starts its write (one
+`/write`, `_writer.BatchWriter`, retried until accepted) on a small pool, so up to
+`_WRITES_IN_FLIGHT` batches are at InfluxDB at once and it never idles while this process
+commits and acknowledges; as each write ends, in the order the batches were made, the flusher
+commits one SQLite transaction (dead letters and stored seqs), then sends a PUBACK per message.
+The flusher and its pool own every InfluxDB call after start (writes, the gap scan, type
+refreshes).
 
 Rules:
 
@@ -36,7 +39,9 @@ import dataclasses
 import queue
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -77,6 +82,7 @@ _log = structlog.get_logger("cloud.ingest")
 MAX_ASSET_LABELS = 100
 """Distinct `asset` labels of `unknown_asset_readings_total`; more are counted as `_other`."""
 _IDLE_WAIT_S = 0.25
+_WRITES_IN_FLIGHT = 2  # batches being written at once; acknowledged in order
 _LAST_SCAN_KEY = "__last_scan__"  # not a gateway id (ID_PATTERN has no "_" first)
 _FIRST_SCAN_LOOKBACK_MS = 3_600_000
 _SCAN_OVERLAP_MS = 60_000
@@ -97,6 +103,15 @@ class _Received:
 class _Pending:
     msg: _Received
     outcome: Outcome
+
+
+@dataclasses.dataclass(slots=True)
+class _Write:
+    pending: list[_Pending]
+    first_ms: int | None
+    lines: list[str]
+    starts: list[int]
+    done: Future[dict[int, tuple[str, str]]]  # the dropped lines, as `BatchWriter.write`
 
 
 def influx_client(config: IngestConfig) -> InfluxClient:
@@ -365,17 +380,25 @@ class Ingester:
             self._put_batch(None)
 
     def _run_flusher(self) -> None:
+        writes: deque[_Write] = deque()  # in flight, oldest first
+        pool = ThreadPoolExecutor(_WRITES_IN_FLIGHT, thread_name_prefix="ingest.write")
+        ended = False
         try:
-            while True:
+            while writes or not ended:
+                if writes and (ended or len(writes) >= _WRITES_IN_FLIGHT or writes[0].done.done()):
+                    self._finish(writes.popleft())  # in order: acknowledged in batch order
+                    continue
                 try:
                     batch = self._batches.get(timeout=_IDLE_WAIT_S)
                 except queue.Empty:
-                    if self.config.gaps.scan == "yes" and time.monotonic() >= self._next_scan_s:
+                    due = self.config.gaps.scan == "yes" and time.monotonic() >= self._next_scan_s
+                    if due and not writes:
                         self._scan_gaps()
                     continue
                 if batch is None:
-                    return
-                self._flush(*batch)
+                    ended = True
+                elif batch[0]:  # an empty batch is a write's completion waking this thread
+                    writes.append(self._start_write(pool, *batch))
         except Abandoned:
             _log.warning("ingest_abandoned_batch", messages=self._writing)
         except BaseException as exc:
@@ -384,6 +407,9 @@ class Ingester:
             raise
         finally:
             self._failed.set()
+            if writes:
+                self._give_up.set()  # what is still being written ends unacknowledged
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _count_writing(self, delta: int) -> None:
         with self._writing_lock:
@@ -440,13 +466,27 @@ class Ingester:
         if outcome.status is not None and outcome.gateway is not None:
             self._apply_status(outcome.gateway, outcome.status)
 
-    def _flush(self, pending: list[_Pending], first_ms: int | None) -> None:
+    def _start_write(
+        self, pool: ThreadPoolExecutor, pending: list[_Pending], first_ms: int | None
+    ) -> _Write:
+        """Send a batch's points to InfluxDB on a pool thread (the next batch's may overlap)."""
         lines: list[str] = []
         starts: list[int] = []  # where each message's lines begin in `lines`
         for item in pending:
             starts.append(len(lines))
             lines.extend(item.outcome.lines)
-        dropped = self._writer.write(lines)  # Abandoned: nothing of it is acknowledged
+        done = pool.submit(self._writer.write, lines)
+        done.add_done_callback(self._wake_flusher)
+        return _Write(pending, first_ms, lines, starts, done)
+
+    def _wake_flusher(self, _done: Future[dict[int, tuple[str, str]]]) -> None:
+        with contextlib.suppress(queue.Full):  # full: the flusher wakes anyway
+            self._batches.put_nowait(([], None))
+
+    def _finish(self, write: _Write) -> None:
+        """Once InfluxDB accepted a batch: dead letters and seqs to SQLite, then the PUBACKs."""
+        pending, lines, starts = write.pending, write.lines, write.starts
+        dropped = write.done.result()  # Abandoned: nothing of it is acknowledged
         stored_ms = self._clock_ms()
         for index, (reason, message) in dropped.items():
             n = bisect.bisect_right(starts, index) - 1
@@ -468,7 +508,7 @@ class Ingester:
         self._classifier.pending.difference_update(stored)
         self._ack(pending)
         self._count_writing(-len(pending))
-        self._account(pending, len(lines), dropped, stored_ms, first_ms)
+        self._account(pending, len(lines), dropped, stored_ms, write.first_ms)
 
     def _commit(self, pending: list[_Pending], stored_ms: int) -> list[tuple[str, int]]:
         limit = self.config.deadletter.max_payload_bytes
@@ -548,8 +588,10 @@ class Ingester:
 
     def _count_messages(self, pending: list[_Pending]) -> None:
         m = self.metrics
+        unknown: Counter[str] = Counter()
         for item in pending:
             out = item.outcome
+            unknown.update(out.unknown_assets)
             if out.duplicate:
                 outcome = "duplicate"
                 m.inc("duplicates_total")
@@ -561,17 +603,17 @@ class Ingester:
                 outcome = "ok"
             m.inc("messages_total", labels={"kind": out.kind, "outcome": outcome})
             m.inc("bad_signals_total", out.bad_signals)
-            for asset in out.unknown_assets:
-                self._unknown(asset)
+        for asset, readings in unknown.items():
+            self._unknown(asset, readings)
 
-    def _unknown(self, asset: str) -> None:
+    def _unknown(self, asset: str, readings: int) -> None:
         if asset not in self._unknown_assets:
             if len(self._unknown_assets) < MAX_ASSET_LABELS:
                 self._unknown_assets.add(asset)
                 _log.warning("unknown_asset", asset=asset, note="readings kept, model=unknown")
             else:
                 asset = "_other"
-        self.metrics.inc("unknown_asset_readings_total", labels={"asset": asset})
+        self.metrics.inc("unknown_asset_readings_total", readings, labels={"asset": asset})
 
     def _apply_status(self, gateway: str, status: pc.Status) -> None:
         previous = self._gateway_state.get(gateway)

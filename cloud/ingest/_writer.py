@@ -58,7 +58,7 @@ def describe_refusal(reason: str) -> tuple[str, str]:
 
 
 class BatchWriter:
-    """Writes batches through one `InfluxClient`; one thread (the ingester's writer) calls it.
+    """Writes batches through one `InfluxClient`; any number of threads may call `write`.
 
     Args:
         influx: The client.
@@ -94,6 +94,7 @@ class BatchWriter:
         self._rng = random.Random()  # noqa: S311 - jitter, not cryptography
         self.up = True
         self._down_since: float | None = None
+        self._state_lock = threading.Lock()  # `up` and `_down_since`
         metrics.set("influx_up", 1)
 
     def write(self, lines: Sequence[str]) -> dict[int, tuple[str, str]]:
@@ -162,15 +163,17 @@ class BatchWriter:
                 raise Abandoned from error
 
     def _mark_down(self, error: InfluxError) -> None:
-        if self.up:
-            self.up = False
-            self._down_since = time.monotonic()
-            self._metrics.set("influx_up", 0)
-            _log.error("influx_down", error=str(error), kind=type(error).__name__)
+        with self._state_lock:  # writes run on several threads: one transition, logged once
+            if self.up:
+                self.up = False
+                self._down_since = time.monotonic()
+                self._metrics.set("influx_up", 0)
+                _log.error("influx_down", error=str(error), kind=type(error).__name__)
 
     def _mark_up(self) -> None:
-        if not self.up:
-            self.up = True
-            down_s = time.monotonic() - (self._down_since or time.monotonic())
-            self._metrics.set("influx_up", 1)
-            _log.info("influx_up", down_s=round(down_s, 1))
+        with self._state_lock:
+            if not self.up:
+                self.up = True
+                down_s = time.monotonic() - (self._down_since or time.monotonic())
+                self._metrics.set("influx_up", 1)
+                _log.info("influx_up", down_s=round(down_s, 1))

@@ -160,3 +160,39 @@ def test_a_key_given_twice_goes_to_the_slow_path() -> None:
         )
         is None
     )
+
+
+def test_minus_zero_keeps_its_sign_after_plus_zero() -> None:
+    """Float texts are cached, but 0.0 and -0.0 are equal keys with different texts."""
+    fields = []
+    for value in (0.0, -0.0, 0.0, 2.5, 2.5):
+        text = json.dumps(
+            {"schema": pc.TELEMETRY_SCHEMA_ID, "gateway": "gw-1", "seq": 1,
+             "readings": [{"asset": "p", "ts": NOW, "values": {"t": value}}]}
+        )  # fmt: skip
+        fast = fast_telemetry(
+            text.encode(), content_type=None, now_ms=NOW, max_future_skew_ms=0, types={}
+        )
+        assert fast is not None
+        fields.append(fast[2][0][3])
+    assert fields == ["t=0.0", "t=-0.0", "t=0.0", "t=2.5", "t=2.5"]
+
+
+def test_a_colon_inside_a_string_still_counts_keys_exactly() -> None:
+    """A `:` not right after a quote (here in a value) makes the key count use the pattern."""
+    text = (
+        '{"schema":"prognos.telemetry.v1","gateway":"gw-1","seq":1,"readings":'
+        f'[{{"asset":"p","ts":{NOW},"values":{{"mode":"a: b","t":1.5}}}}]}}'
+    )
+    fast = fast_telemetry(
+        text.encode(), content_type=None, now_ms=NOW, max_future_skew_ms=0, types={}
+    )
+    assert fast is not None
+    assert fast[2][0][3] == 'mode="a: b",t=1.5'
+    merged = text.replace('"t":1.5', '"t" :1.5,"t":2.5')
+    assert (
+        fast_telemetry(
+            merged.encode(), content_type=None, now_ms=NOW, max_future_skew_ms=0, types={}
+        )
+        is None
+    )
