@@ -16,7 +16,20 @@ from typing import Any
 from models._registry import Registry
 
 _SKIP_PARAMS = frozenset({"search", "specs", "signals"})
-_KEY_METRICS = ("rmse", "phm08", "interval_coverage", "roc_auc", "pr_auc", "brier", "mae")
+_KEY_METRICS = (
+    "rmse",
+    "phm08",
+    "interval_coverage",
+    "roc_auc",
+    "pr_auc",
+    "brier",
+    "h10_roc_auc",
+    "h30_roc_auc",
+    "h30_brier",
+    "monotone_violations",
+    "mae",
+    "coverage",
+)
 
 
 def _fmt(value: Any) -> str:  # noqa: ANN401 - metadata values are any JSON
