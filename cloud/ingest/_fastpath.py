@@ -99,11 +99,11 @@ def _field_set(  # noqa: C901, PLR0911, PLR0912 - one tight loop on purpose
         kind = type(value)
         stored = types.get(key)
         if kind is float:
-            if not _isfinite(value):  # type: ignore[arg-type]
-                return None
             sent = "float"
             text = _FLOAT_TEXT.get(value)  # type: ignore[call-overload]
-            if text is None:
+            if text is None:  # not seen yet (every cached value is finite)
+                if not _isfinite(value):  # type: ignore[arg-type]
+                    return None
                 text = _float_text(value)  # type: ignore[arg-type]
             append(prefix + text)
         elif kind is int:
