@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import structlog
 from hypothesis import settings
 
 # CI runs the same examples every time (a red CI must be reproducible); developers explore new ones.
@@ -146,6 +147,18 @@ def influx_db(services: Services, request: pytest.FixtureRequest) -> Iterator[st
         yield name
     finally:
         services.influx_query(f'DROP DATABASE "{name}"')
+
+
+@pytest.fixture(autouse=True)
+def _structlog_isolation() -> Iterator[None]:
+    """Undo any `structlog.configure` a test made (the CLIs configure logging when run in-process).
+
+    Without this, a command's level filter (e.g. INFO) leaks into later tests and hides the DEBUG
+    events that `capture_logs()` assertions look for.
+    """
+    saved = structlog.get_config()
+    yield
+    structlog.configure(**saved)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
