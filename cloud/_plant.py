@@ -1,0 +1,1057 @@
+"""`prognos plant`: the main job, the whole pipeline on the simulated plant.
+
+    prognos plant --duration 400                     # run, show the flow, stop, print the report
+    prognos plant report RUN_DIR [--json]            # the replay report of a finished run
+
+Needs the services' environment (`PROGNOS_MQTT_HOST`/`PORT`, `PROGNOS_INFLUX_URL`/`USER`/
+`PASSWORD`, as `scripts/services.py` writes it). In order, it makes sure champion models exist
+(trained without the engines the simulator replays, cached by data fingerprint), creates the
+database, and starts as subprocesses, logs in the run folder: the simulator, one edge agent per
+gateway, the ingester, the work-order delivery worker (to a fake service system's webhook, in
+this process), the scorer and the API. A status line every two seconds shows the flow. On
+`--duration` expiry, SIGINT or SIGTERM it stops in order (plant; agents once their outboxes are
+empty; ingester once everything is acknowledged; one more scoring pass; deliveries), counts what
+InfluxDB holds, and prints the replay report (`cloud._replay_report`). docs/main-job.md explains
+everything; exit 0 when nothing was lost, 1 when readings were lost or a process died,
+2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import structlog
+import yaml
+
+from cloud._replay_report import build_report, format_report, load_inputs
+
+log = structlog.get_logger("prognos.plant")
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+DEFAULT_FLEET = ROOT / "config" / "plant.yaml"
+DEFAULT_POLICY = ROOT / "config" / "plant-policy.yaml"
+DEFAULT_HOLDOUT = "91-100"
+RUL_WINDOW_CYCLES = 60
+"""The RUL champion's feature window: fixed so the scorer's window (72 cycles) covers it."""
+STATUS_EVERY_S = 2.0
+EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
+
+
+class PlantError(RuntimeError):
+    """A step of the main job failed; the message says which and where its log is."""
+
+
+# ------------------------------------------------------------------------------------ models
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TrainStep:
+    """One `prognos train` call."""
+
+    target: str
+    args: tuple[str, ...]
+
+
+def parse_units(text: str) -> list[int]:
+    """``91-100`` or ``91,93,95-97`` as a sorted list of unit numbers."""
+    units: set[int] = set()
+    for part in text.split(","):
+        lo, _, hi = part.strip().partition("-")
+        units.update(range(int(lo), int(hi or lo) + 1))
+    return sorted(units)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cmapss_units(path: Path) -> list[int]:
+    with path.open() as fh:
+        return sorted({int(line.split()[0]) for line in fh if line.strip()})
+
+
+def training_plan(cmapss_train: Path, holdout: Sequence[int], work: Path) -> list[TrainStep]:
+    """The four champions' training calls; C-MAPSS without the held-out engines.
+
+    When the held-out engines are the file's last ones, ``--max-units`` keeps the others;
+    otherwise a filtered copy of the training file (with its ``test_``/``RUL_`` siblings) is
+    written under `work` (derived data, in the cache, never in the repository).
+    """
+    units = _cmapss_units(cmapss_train)
+    keep = [u for u in units if u not in set(holdout)]
+    grid = f'grid=[{{"window": {RUL_WINDOW_CYCLES}}}]'
+    if keep == units[: len(keep)]:
+        data: tuple[str, ...] = ("--max-units", str(len(keep)))
+    else:
+        work.mkdir(parents=True, exist_ok=True)
+        suffix = cmapss_train.name[len("train_") :]
+        filtered = work / cmapss_train.name
+        with cmapss_train.open() as src, filtered.open("w") as dst:
+            dst.writelines(line for line in src if line.strip() and int(line.split()[0]) in keep)
+        for prefix in ("test_", "RUL_"):
+            shutil.copyfile(cmapss_train.with_name(prefix + suffix), work / (prefix + suffix))
+        data = ("--data", str(filtered))
+    return [
+        TrainStep("cmapss_rul", (*data, "--param", grid)),
+        TrainStep("cmapss_failure", data),
+        TrainStep("ai4i_failure", ()),
+        TrainStep("tool_wear", ()),
+    ]
+
+
+def ensure_models(cache: Path, cmapss_train: Path, holdout: Sequence[int], logs: Path) -> Path:
+    """A model registry with the four champions, from the cache or trained into it.
+
+    The cache key is the SHA-256 of the data files' bytes, the held-out units and the training
+    arguments: a second run with the same data and hold-out reuses the champions at once.
+    """
+    ai4i = DATASETS / "ai4i2020" / "ai4i2020.csv"
+    suffix = cmapss_train.name[len("train_") :]
+    files = [cmapss_train, *(cmapss_train.with_name(p + suffix) for p in ("test_", "RUL_")), ai4i]
+    key_src = {
+        "data": [_sha256(p) for p in files],
+        "holdout": list(holdout),
+        "rul_window": RUL_WINDOW_CYCLES,
+    }
+    key = hashlib.sha256(json.dumps(key_src, sort_keys=True).encode()).hexdigest()[:16]
+    home = cache / key
+    registry = home / "registry"
+    plan = training_plan(cmapss_train, holdout, home / "data")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for step in plan:
+        if (registry / step.target / "CHAMPION").exists():
+            log.info("champion_cached", target=step.target, registry=str(registry))
+            continue
+        log.info("training", target=step.target, args=" ".join(step.args))
+        with (logs / f"train-{step.target}.log").open("w") as out:
+            code = subprocess.call(
+                [
+                    sys.executable,
+                    "-m",
+                    "cloud",
+                    "train",
+                    step.target,
+                    *step.args,
+                    "--registry",
+                    str(registry),
+                    "--promote",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        if code != 0:
+            msg = f"training {step.target} failed (exit {code}): see {out.name}"
+            raise PlantError(msg)
+    (home / "key.json").write_text(json.dumps(key_src, indent=1) + "\n")
+    return registry
+
+
+# ------------------------------------------------------------------------------------ configs
+
+
+def scoring_config(speed: float, cycle_s: float) -> dict[str, Any]:
+    """docs/scoring.md's simulator plans, scaled to `speed` (wall seconds)."""
+    hour = 3600.0 / speed
+    cycle = cycle_s / speed
+    stale = max(30 * hour, 10.0)
+    return {
+        "warm_up": "1h",
+        "alert": {"open_after": 3, "cooldown": 60 * hour},
+        # Lighter explanations than the shipped default (4 permutations, 20 background rows):
+        # at hundreds of times real speed a pass must stay a few engine cycles long.
+        "explain": {"top_k": 3, "n_permutations": 2, "max_background": 10},
+        "profiles": {
+            "turbomon_tm21_1.0": {
+                "window": 72 * cycle,
+                "stale_after": stale,
+                "cycle": cycle,
+                "cycle_signal": "cycle",
+                "rename": {"cycle_count": "cycle"},
+                "hours_signal": "cycle",
+                "models": [
+                    {"kind": "rul", "name": "cmapss_rul", "target": "hpc_degradation"},
+                    {
+                        "kind": "horizon_failure",
+                        "name": "cmapss_failure",
+                        "target": "hpc_degradation",
+                    },
+                ],
+            },
+            "millrite_spx12_5.1": {
+                "window": 12 * hour,
+                "consumable_window": 480 * hour,
+                "stale_after": stale,
+                "hours_signal": "spindle_run_hours_h",
+                "rename": {"spindle_speed_rpm": "speed_rpm", "spindle_torque_nm": "torque_nm"},
+                "models": [
+                    {
+                        "kind": "failure",
+                        "name": "ai4i_failure",
+                        "target": "machine_failure",
+                        "horizon": hour,
+                        "derive": "ai4i",
+                    },
+                    {
+                        "kind": "consumable",
+                        "name": "tool_wear",
+                        "target": "cutting_tool",
+                        "health_ref": 168 * hour,
+                    },
+                ],
+            },
+            "airtek_sc75_4.2": {
+                "window": 12 * hour,
+                "consumable_window": 720 * hour,
+                "stale_after": stale,
+                "hours_signal": "run_hours_h",
+                "models": [
+                    {"kind": "consumable_online", "target": "air_filter", "health_ref": 168 * hour}
+                ],
+            },
+        },
+    }
+
+
+def patch_edge_config(path: Path, *, prefix: str, tag: str, metrics_port: int) -> str:
+    """Set the topic prefix, a run-unique MQTT client id and a `/metrics` port; the gateway."""
+    config = yaml.safe_load(path.read_text())
+    config["topic_prefix"] = prefix
+    config.setdefault("health", {})["metrics_listen"] = f"127.0.0.1:{metrics_port}"
+    if "mqtt" in config:
+        config["mqtt"]["client_id"] = f"{config['gateway']}-{tag}"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return str(config["gateway"])
+
+
+# ------------------------------------------------------------------------------------ processes
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclasses.dataclass
+class Child:
+    """A subprocess of the main job, its log in the run folder."""
+
+    name: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    log_file: IO[bytes]
+
+    def alive(self) -> bool:
+        """True while it runs."""
+        return self.proc.poll() is None
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, wait, SIGKILL if it does not stop; returns the exit code."""
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                log.warning("child_killed", child=self.name, after_s=timeout_s)
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+        code = int(self.proc.returncode)
+        log.info("child_stopped", child=self.name, exit_code=code)
+        return code
+
+
+def spawn(name: str, argv: Sequence[str], logs: Path, env: dict[str, str]) -> Child:
+    """Start `argv` in its own session (Ctrl-C reaches only us: we stop children in order)."""
+    log_path = logs / f"{name}.log"
+    out = log_path.open("ab")
+    proc = subprocess.Popen(
+        list(argv), stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
+    log.info("child_started", child=name, pid=proc.pid, log=str(log_path))
+    return Child(name, proc, log_path, out)
+
+
+def _say(*parts: object, end: str = "\n", file: IO[str] | None = None, flush: bool = True) -> None:
+    """Write a line for the operator (stdout unless `file`)."""
+    out = file or sys.stdout
+    out.write(" ".join(str(p) for p in parts) + end)
+    if flush:
+        out.flush()
+
+
+def _py(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+# ------------------------------------------------------------------------------------ probes
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Prometheus text as ``{name{labels}: value}`` (empty when it does not answer)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - our loopback URL
+            text = resp.read().decode()
+    except OSError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                out[name] = float(value)
+    return out
+
+
+def agent_totals(urls: Sequence[str]) -> dict[str, int] | None:
+    """Summed over the running agents' `/metrics`: read, published, dropped, still queued.
+
+    None when an agent does not answer (the outbox file is locked while its agent runs).
+    """
+    out = {"enqueued": 0, "published": 0, "dropped": 0, "queued": 0}
+    names = {
+        "enqueued": "prognos_edge_outbox_enqueued_readings_total",
+        "published": "prognos_edge_outbox_published_readings_total",
+        "dropped": "prognos_edge_outbox_dropped_readings_total",
+        "queued": "prognos_edge_outbox_depth_readings",
+    }
+    for url in urls:
+        metrics = scrape(url)
+        if not metrics:
+            return None
+        for key, name in names.items():
+            out[key] += int(metrics.get(name, 0))
+    return out
+
+
+def outbox_totals(sim_dir: Path) -> dict[str, int]:
+    """Summed over the (stopped) agents' outbox files: read, published, dropped, still queued."""
+    out = {"enqueued": 0, "published": 0, "dropped": 0, "queued_messages": 0, "queued": 0}
+    for path in sim_dir.glob("edge-state/*/outbox.db"):
+        try:
+            db = sqlite3.connect(path, timeout=5)
+            try:
+                meta = db.execute(
+                    "SELECT enqueued_readings, published_readings, dropped_readings FROM meta"
+                ).fetchone()
+                queued = db.execute(
+                    "SELECT COUNT(*), COALESCE(SUM(readings), 0) FROM messages"
+                ).fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error:
+            continue
+        if meta:
+            out["enqueued"] += int(meta[0])
+            out["published"] += int(meta[1])
+            out["dropped"] += int(meta[2])
+        out["queued_messages"] += int(queued[0])
+        out["queued"] += int(queued[1])
+    return out
+
+
+def decision_counts(db_path: Path) -> dict[str, int]:
+    """Alerts open, work orders opened and delivered, outbox rows still pending."""
+    out = {"alerts_open": 0, "work_orders": 0, "delivered": 0, "outbox_pending": 0}
+    if not db_path.exists():
+        return out
+    try:
+        db = sqlite3.connect(db_path, timeout=5)
+        try:
+            out["alerts_open"] = db.execute(
+                "SELECT COUNT(*) FROM alerts WHERE state IN ('open', 'acknowledged', 'snoozed')"
+            ).fetchone()[0]
+            wo = db.execute("SELECT COUNT(*), COUNT(external_id) FROM work_orders").fetchone()
+            out["work_orders"], out["delivered"] = int(wo[0]), int(wo[1])
+            out["outbox_pending"] = db.execute(
+                "SELECT COUNT(*) FROM outbox WHERE status = 'pending'"
+            ).fetchone()[0]
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass
+    return out
+
+
+def count_failures(sim_dir: Path) -> int:
+    """Failures in the ground truth so far."""
+    path = sim_dir / "ground_truth.jsonl"
+    if not path.exists():
+        return 0
+    return sum('"failure"' in line for line in path.read_text().splitlines())
+
+
+class Influx:
+    """The few queries the main job makes (counts, newest scored reading per asset)."""
+
+    def __init__(self, database: str) -> None:
+        from cloud.store import InfluxAuth, InfluxClient  # noqa: PLC0415 - httpx only here
+
+        user = os.environ.get("PROGNOS_INFLUX_USER", "")
+        auth = (
+            InfluxAuth.basic(user, os.environ.get("PROGNOS_INFLUX_PASSWORD", "")) if user else None
+        )
+        self.client = InfluxClient(
+            url=os.environ["PROGNOS_INFLUX_URL"], database=database, auth=auth, timeout_s=30
+        )
+
+    def _rows(self, q: str) -> Iterator[tuple[dict[str, str], dict[str, Any]]]:
+        result = self.client.query(q)
+        for series in result.series:
+            for row in series.rows():
+                yield dict(series.tags or {}), row
+
+    def scores_count(self, since_ms: int) -> int:
+        """Score points written since the run started."""
+        q = f"SELECT COUNT(health) FROM scores WHERE time >= {since_ms}ms"  # noqa: S608 - our own measurement and a number
+        return sum(int(row.get("count") or 0) for _t, row in self._rows(q))
+
+    def newest_scored(self, since_ms: int) -> dict[str, int]:
+        """Asset -> time (ms) of the newest reading a score was computed from."""
+        q = f"SELECT LAST(health) FROM scores WHERE time >= {since_ms}ms GROUP BY asset"  # noqa: S608 - our own measurement and a number
+        return {tags["asset"]: int(row["time"]) for tags, row in self._rows(q)}
+
+    def stored_counts(self, since_ms: int) -> dict[str, dict[str, int]]:
+        """Asset -> signal -> points stored in `telemetry` since `since_ms`."""
+        q = f"SELECT COUNT(*) FROM telemetry WHERE time >= {since_ms}ms GROUP BY asset"  # noqa: S608 - our own measurement and a number
+        out: dict[str, dict[str, int]] = {}
+        for tags, row in self._rows(q):
+            counts = out.setdefault(tags["asset"], {})
+            for name, value in row.items():
+                if name.startswith("count_") and value:
+                    counts[name[len("count_") :]] = int(value)
+        return out
+
+
+# ------------------------------------------------------------------------------------ status
+
+
+@dataclasses.dataclass
+class Status:
+    """One status sample: the flow since the start."""
+
+    t_s: float
+    read: int
+    stored: int
+    scores: int
+    alerts_open: int
+    work_orders: int
+    delivered: int
+    failures: int
+    queued: int
+
+
+def format_status(now: Status, before: Status | None, duration_s: float | None) -> str:
+    """One line: rates since the previous sample, totals, progress against --duration.
+
+    Readings here are device readings (one per device poll, all its signals), as the agents'
+    outboxes and the ingester count them.
+    """
+    prev = before or now
+    span = now.t_s - prev.t_s
+
+    def rate(a: int, b: int) -> str:
+        return f"{(a - b) / span:5.0f}/s" if span > 0 else "    -/s"
+
+    if duration_s:
+        bar = "#" * int(min(1.0, now.t_s / duration_s) * 20)
+        prog = f"[{bar:<20}] {now.t_s:4.0f}/{duration_s:.0f}s"
+    else:
+        prog = f"{now.t_s:5.0f}s"
+    return (
+        f"{prog} | read {now.read:>7} {rate(now.read, prev.read)} | stored {now.stored:>7} "
+        f"{rate(now.stored, prev.stored)} | outbox {now.queued:>4} | scores {now.scores:>5} | "
+        f"alerts open {now.alerts_open:>2} | work orders {now.work_orders:>2} "
+        f"({now.delivered} delivered) | failures {now.failures}"
+    )
+
+
+# ------------------------------------------------------------------------------------ the run
+
+
+@dataclasses.dataclass
+class RunOptions:
+    """What `prognos plant` was asked to do."""
+
+    run_dir: Path
+    duration_s: float | None
+    speed: float | None
+    fleet: Path
+    holdout: list[int]
+    cache: Path
+    database: str
+    prefix: str
+    policy: Path
+    drain_timeout_s: float
+    score_every_cycles: float
+    api_port: int
+    window_h: float
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.stop = False
+        self.signal: str | None = None
+
+    def __call__(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop = True
+        self.signal = signal.Signals(signum).name
+
+
+def _wait_until(what: str, check: Any, timeout_s: float, every_s: float = 0.5) -> bool:  # noqa: ANN401 - a callable
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(every_s)
+    log.warning("wait_timed_out", what=what, timeout_s=timeout_s)
+    return False
+
+
+class MainJob:
+    """One run of the main job (see the module docstring for the order of things)."""
+
+    def __init__(self, opts: RunOptions) -> None:
+        self.opts = opts
+        self.run_dir = opts.run_dir
+        self.sim_dir = opts.run_dir / "sim"
+        self.logs = opts.run_dir / "logs"
+        self.children: dict[str, Child] = {}
+        self.agents: list[Child] = []
+        self.agent_urls: list[str] = []
+        self.died: list[str] = []
+        self.last_box = {"enqueued": 0, "published": 0, "dropped": 0, "queued": 0}
+        self.tag = secrets.token_hex(3)
+        self.influx = Influx(opts.database)
+        self.env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        self.latency_scored: list[float] = []
+        self.newest_scored: dict[str, int] = {}
+        self.started_ms = 0
+        self.ingest_metrics = ""
+        self.fake: Any = None
+
+    # ---------------------------------------------------------------- start
+
+    def start(self) -> None:
+        """Models, database, then every process; returns once the plant is up."""
+        from cloud.sim import load_fleet  # noqa: PLC0415 - pandas-heavy, only for a run
+
+        opts = self.opts
+        self.logs.mkdir(parents=True, exist_ok=True)
+        fleet = load_fleet(opts.fleet)
+        speed = opts.speed or fleet.speed
+        cycle_s = fleet.engines.cycle_s if fleet.engines else 3600.0
+        self.speed, self.cycle_s = speed, cycle_s
+        if fleet.engines:
+            unseen = sorted(set(fleet.engines.units) - set(opts.holdout))
+            if unseen:
+                msg = (
+                    f"{opts.fleet}: engines.units {unseen} are not held out of training "
+                    f"(--holdout {opts.holdout[0]}-{opts.holdout[-1]}): the report would score "
+                    "engines the models saw"
+                )
+                raise PlantError(msg)
+            cmapss = Path(fleet.engines.file)
+        else:
+            cmapss = DATASETS / "cmapss" / "train_FD001.txt"
+        registry = ensure_models(opts.cache, cmapss, opts.holdout, self.logs)
+        score_yaml = self.run_dir / "scoring.yaml"
+        score_yaml.write_text(yaml.safe_dump(scoring_config(speed, cycle_s), sort_keys=False))
+        self._run_once(
+            "db-init", _py("cloud", "db", "--database", opts.database, "init"), timeout_s=60
+        )
+        self._start_service_system()
+        self.started_ms = int(time.time() * 1000)
+        mqtt_host = os.environ["PROGNOS_MQTT_HOST"]
+        mqtt_port = os.environ["PROGNOS_MQTT_PORT"]
+        sim = [
+            *_py("cloud", "sim", "plant", "--fleet", str(opts.fleet), "--out", str(self.sim_dir)),
+            *("--speed", str(speed), "--mqtt-host", mqtt_host, "--mqtt-port", mqtt_port),
+        ]
+        self.children["sim"] = spawn("sim", sim, self.logs, self.env)
+        _wait_until(
+            "the simulator's outputs",
+            lambda: (self.sim_dir / "manifest.json").exists() or not self.children["sim"].alive(),
+            60,
+        )
+        if not self.children["sim"].alive():
+            msg = f"the simulator stopped at start: see {self.children['sim'].log_path}"
+            raise PlantError(msg)
+        assets = self.sim_dir / "assets.yaml"
+        for config in sorted(self.sim_dir.glob("edge-*.yaml")):
+            port = free_port()
+            self.agent_urls.append(f"http://127.0.0.1:{port}/metrics")
+            gateway = patch_edge_config(config, prefix=opts.prefix, tag=self.tag, metrics_port=port)
+            child = spawn(
+                f"edge-{gateway}", _py("edge_agent", "run", str(config)), self.logs, self.env
+            )
+            self.agents.append(child)
+        self.ingest_port = free_port()
+        self.children["ingest"] = spawn(
+            "ingest",
+            _py(
+                "cloud",
+                "ingest",
+                *("--client-id", f"plant-ingest-{self.tag}", "--share-group", f"plant{self.tag}"),
+                *("--prefix", opts.prefix, "--database", opts.database),
+                *("--state-dir", str(self.run_dir / "ingest"), "--registry", str(assets)),
+                *("--metrics-listen", f"127.0.0.1:{self.ingest_port}", "--log-format", "json"),
+            ),
+            self.logs,
+            self.env,
+        )
+        db = self.run_dir / "decisions.db"
+        interval = max(1.0, opts.score_every_cycles * cycle_s / speed)
+        self.children["score"] = spawn(
+            "score",
+            _py(
+                "cloud",
+                "score",
+                *("--registry", str(assets), "--models", str(registry), "--state", str(db)),
+                *("--config", str(score_yaml), "--policy", str(opts.policy)),
+                *("--database", opts.database, "--interval", f"{interval:g}s"),
+                *("--metrics-file", str(self.run_dir / "scorer.prom"), "--log-format", "json"),
+            ),
+            self.logs,
+            self.env,
+        )
+        self.children["deliver"] = spawn(
+            "deliver",
+            _py(
+                "cloud",
+                "workorders",
+                *("--db", str(db), "--log-format", "json", "deliver", "--adapter", "webhook"),
+                *("--url", str(self.fake.webhook_url), "--policy", str(opts.policy)),
+                *("--poll-s", "0.5"),
+            ),
+            self.logs,
+            self.env,
+        )
+        self._start_api(db, assets)
+
+    def _run_once(self, name: str, argv: Sequence[str], timeout_s: float) -> None:
+        with (self.logs / f"{name}.log").open("wb") as out:
+            code = subprocess.call(
+                list(argv), stdout=out, stderr=subprocess.STDOUT, env=self.env, timeout=timeout_s
+            )
+        if code != 0:
+            msg = f"{name} failed (exit {code}): see {self.logs / f'{name}.log'}"
+            raise PlantError(msg)
+
+    def _start_service_system(self) -> None:
+        from cloud.workorders import FakeServiceSystem  # noqa: PLC0415 - only for a run
+
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        self.env["PROGNOS_WEBHOOK_SECRET"] = secret
+        self.fake = FakeServiceSystem(secret=secret)
+        self.fake.start()
+        log.info("service_system_started", url=self.fake.webhook_url)
+
+    def _start_api(self, db: Path, assets: Path) -> None:
+        tokens = self.run_dir / "api-tokens.json"
+        self._run_once(
+            "api-token",
+            [
+                *_py("cloud", "api", "token", "add", "--tokens", str(tokens), "--name", "plant"),
+                "--role",
+                "planner",
+            ],
+            timeout_s=60,
+        )
+        port = self.opts.api_port or free_port()
+        self.api_url = f"http://127.0.0.1:{port}"
+        self.children["api"] = spawn(
+            "api",
+            _py(
+                "cloud",
+                "api",
+                "serve",
+                *("--db", str(db), "--assets", str(assets), "--tokens", str(tokens)),
+                *("--influx-db", self.opts.database, "--port", str(port)),
+            ),
+            self.logs,
+            self.env,
+        )
+
+    # ---------------------------------------------------------------- monitor
+
+    def sample(self, t0: float) -> Status:
+        """The flow now (each probe failing quietly to 0: the line must keep coming)."""
+        box = agent_totals(self.agent_urls) or self.last_box
+        self.last_box = box
+        metrics = scrape(f"http://127.0.0.1:{self.ingest_port}/metrics")
+        decisions = decision_counts(self.run_dir / "decisions.db")
+        scores = 0
+        with contextlib.suppress(Exception):
+            scores = self.influx.scores_count(self.started_ms)
+            now_ms = time.time() * 1000
+            for asset, ts in self.influx.newest_scored(self.started_ms).items():
+                if ts != self.newest_scored.get(asset):
+                    self.newest_scored[asset] = ts
+                    self.latency_scored.append(max(0.0, (now_ms - ts) / 1000))
+        return Status(
+            t_s=time.monotonic() - t0,
+            read=box["enqueued"],
+            stored=int(metrics.get("prognos_ingest_points_written_total", 0)),
+            scores=scores,
+            alerts_open=decisions["alerts_open"],
+            work_orders=decisions["work_orders"],
+            delivered=decisions["delivered"],
+            failures=count_failures(self.sim_dir),
+            queued=box["queued"],
+        )
+
+    def monitor(self, flag: _StopFlag) -> None:
+        """Print the status line until --duration, a signal, or a child dies."""
+        t0 = time.monotonic()
+        before: Status | None = None
+        tty = sys.stdout.isatty()
+        while not flag.stop:
+            now = self.sample(t0)
+            line = format_status(now, before, self.opts.duration_s)
+            _say(("\r" + line[:200]) if tty else line, end="" if tty else "\n", flush=True)
+            before = now
+            dead = [c.name for c in [*self.children.values(), *self.agents] if not c.alive()]
+            if dead:
+                log.error("child_died", children=dead, logs=str(self.logs))
+                self.died = dead
+                break
+            if self.opts.duration_s is not None and now.t_s >= self.opts.duration_s:
+                break
+            time.sleep(STATUS_EVERY_S)
+        if tty:
+            _say()
+
+    # ---------------------------------------------------------------- stop
+
+    def stop(self) -> dict[str, Any]:
+        """Stop in order, count, and write plant.json and stored.json; returns plant.json."""
+        drain = self.opts.drain_timeout_s
+        stopped_ms = int(time.time() * 1000)
+        if "sim" in self.children:
+            self.children.pop("sim").stop()
+        # The plant is stopped: the agents now read only errors. Their outboxes must empty.
+        _wait_until(
+            "the agents' outboxes to drain",
+            lambda: (agent_totals(self.agent_urls) or {"queued": 1})["queued"] == 0,
+            drain,
+        )
+        for agent in self.agents:
+            agent.stop()
+        left = outbox_totals(self.sim_dir)
+        metrics_url = f"http://127.0.0.1:{getattr(self, 'ingest_port', 0)}/metrics"
+        if "ingest" in self.children:
+            last: list[float] = [-1.0]
+
+            def settled() -> bool:
+                m = scrape(metrics_url)
+                written = m.get("prognos_ingest_points_written_total", -2.0)
+                done = m.get("prognos_ingest_inflight_unacked", 1.0) == 0 and written == last[0]
+                last[0] = written
+                return done
+
+            _wait_until("the ingester to flush", settled, drain, every_s=1.0)
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(metrics_url, timeout=2) as resp,
+            ):
+                self.ingest_metrics = resp.read().decode()
+            self.children.pop("ingest").stop()
+        if "score" in self.children:
+            prom = self.run_dir / "scorer.prom"
+            mark = prom.stat().st_mtime if prom.exists() else 0.0
+            # One full pass that started after everything was stored: two rewrites.
+            for _ in range(2):
+                _wait_until(
+                    "a scoring pass",
+                    lambda m=mark: prom.exists() and prom.stat().st_mtime > m,
+                    drain,
+                )
+                mark = prom.stat().st_mtime if prom.exists() else 0.0
+            with contextlib.suppress(Exception):
+                self.sample(time.monotonic())  # the final scores' latency samples
+            self.children.pop("score").stop()
+        if "deliver" in self.children:
+            _wait_until(
+                "deliveries",
+                lambda: decision_counts(self.run_dir / "decisions.db")["outbox_pending"] == 0,
+                drain,
+            )
+            self.children.pop("deliver").stop()
+        for child in list(self.children.values()):
+            child.stop()
+        self.children.clear()
+        if self.fake is not None:
+            self.fake.stop()
+        stored = self.influx.stored_counts(self.started_ms)
+        (self.run_dir / "stored.json").write_text(json.dumps(stored, indent=1, sort_keys=True))
+        (self.run_dir / "ingest-metrics.prom").write_text(self.ingest_metrics)
+        p50, p95, mean = lag_quantiles(self.ingest_metrics)
+        run = {
+            "started_ms": self.started_ms,
+            "stopped_ms": stopped_ms,
+            "speed": self.speed,
+            "cycle_s": self.cycle_s,
+            "database": self.opts.database,
+            "prefix": self.opts.prefix,
+            "outbox_left_readings": left["queued"],
+            "agents": {k: left[k] for k in ("enqueued", "published", "dropped")},
+            "service_system_records": len(self.fake.webhook_records) if self.fake else 0,
+            "children_died": self.died,
+            "latency": {
+                "read_to_stored_p50_s": p50,
+                "read_to_stored_p95_s": p95,
+                "read_to_stored_mean_s": mean,
+                "read_to_scored_s": self.latency_scored,
+                "method": (
+                    "read->stored: the ingester's lag histogram (bucket upper bounds); "
+                    f"read->scored: newest scored reading's age, sampled every {STATUS_EVERY_S:g} s"
+                ),
+            },
+        }
+        (self.run_dir / "plant.json").write_text(json.dumps(run, indent=1))
+        return run
+
+    def abort(self) -> None:
+        """Stop whatever runs, in reverse order, without waiting for drains."""
+        for child in [*reversed(list(self.children.values())), *self.agents]:
+            if child.alive() or not child.log_file.closed:
+                child.stop(timeout_s=10)
+        if self.fake is not None:
+            self.fake.stop()
+
+
+def lag_quantiles(prom: str) -> tuple[float | None, float | None, float | None]:
+    """p50, p95 and mean of the ingester's read->stored lag histogram.
+
+    Quantiles are interpolated linearly within their bucket (as Prometheus'
+    ``histogram_quantile``); the mean is exact (sum / count).
+    """
+    buckets: list[tuple[float, float]] = []
+    total_s = count = 0.0
+    for line in prom.splitlines():
+        if m := re.match(r'prognos_ingest_lag_seconds_bucket\{le="([^"]+)"\} (\S+)', line):
+            buckets.append((float(m[1]), float(m[2])))
+        elif line.startswith("prognos_ingest_lag_seconds_sum "):
+            total_s = float(line.split()[1])
+        elif line.startswith("prognos_ingest_lag_seconds_count "):
+            count = float(line.split()[1])
+    if not buckets or buckets[-1][1] <= 0:
+        return None, None, None
+    total = buckets[-1][1]
+
+    def q(share: float) -> float | None:
+        lo_bound, lo_n = 0.0, 0.0
+        for le, n in buckets:
+            if n >= share * total:
+                if le == float("inf"):
+                    return None
+                return lo_bound + (le - lo_bound) * (share * total - lo_n) / max(n - lo_n, 1e-12)
+            lo_bound, lo_n = le, n
+        return None
+
+    return q(0.5), q(0.95), (total_s / count if count else None)
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def run_parser() -> argparse.ArgumentParser:
+    """Arguments of `prognos plant`."""
+    p = argparse.ArgumentParser(
+        prog="prognos plant",
+        description=(__doc__ or "").split("\n\n")[2].replace("\n", " "),
+        epilog="'prognos plant report RUN_DIR' prints the replay report of a finished run. "
+        "docs/main-job.md explains the figures.",
+    )
+    p.add_argument(
+        "--run-dir", type=Path, help="the run folder (default: var/plant/run-<UTC time>)"
+    )
+    p.add_argument("--duration", type=float, help="stop after this many wall seconds")
+    p.add_argument("--speed", type=float, help="simulated s per wall s (default: the fleet's)")
+    p.add_argument(
+        "--fleet", type=Path, default=DEFAULT_FLEET, help="fleet config (default %(default)s)"
+    )
+    p.add_argument(
+        "--holdout",
+        default=DEFAULT_HOLDOUT,
+        help="C-MAPSS units kept out of training; the fleet's engines must be among them "
+        "(default %(default)s)",
+    )
+    p.add_argument(
+        "--model-cache",
+        type=Path,
+        default=Path("var/plant-cache"),
+        help="trained champions, by data fingerprint (default %(default)s)",
+    )
+    p.add_argument("--database", default="prognos", help="InfluxDB database (default %(default)s)")
+    p.add_argument("--prefix", default="prognos/v1", help="MQTT topic prefix (default %(default)s)")
+    p.add_argument(
+        "--policy",
+        type=Path,
+        default=DEFAULT_POLICY,
+        help="service policy: work orders go out automatically (default %(default)s)",
+    )
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="longest wait of each stop step, wall s (default %(default)s)",
+    )
+    p.add_argument(
+        "--score-every",
+        type=float,
+        default=3.0,
+        help="scoring interval in engine cycles (default %(default)s)",
+    )
+    p.add_argument("--api-port", type=int, default=0, help="the API's port (default: a free one)")
+    p.add_argument(
+        "--window-h",
+        type=float,
+        default=168.0,
+        help="a work order is true when its asset fails within this many simulated h "
+        "(default %(default)s)",
+    )
+    return p
+
+
+def report_parser() -> argparse.ArgumentParser:
+    """Arguments of `prognos plant report`."""
+    p = argparse.ArgumentParser(
+        prog="prognos plant report",
+        description="The replay report of a finished `prognos plant` run: per failure, whether "
+        "a work order came before it and the lead time; false work orders per asset-month; "
+        "readings lost end to end; latency. Written as report.json and report.txt too.",
+    )
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    p.add_argument("--json", action="store_true", help="print the JSON instead of the text")
+    p.add_argument("--window-h", type=float, default=168.0, help="see `prognos plant --help`")
+    return p
+
+
+def write_report(run_dir: Path, window_h: float) -> dict[str, Any]:
+    """Build the report from the run folder and write report.json and report.txt."""
+    report = build_report(load_inputs(run_dir), window_h=window_h)
+    (run_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (run_dir / "report.txt").write_text(format_report(report) + "\n")
+    return report
+
+
+def report_main(argv: Sequence[str]) -> int:
+    """`prognos plant report`."""
+    args = report_parser().parse_args(list(argv))
+    try:
+        report = write_report(args.run_dir, args.window_h)
+    except FileNotFoundError as exc:
+        _say(f"prognos plant report: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _say(json.dumps(report, indent=1) if args.json else format_report(report))
+    return EXIT_LOST if report["readings"]["lost"] else EXIT_OK
+
+
+def _configure_logging() -> None:
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="%H:%M:%S", utc=True),
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
+def run_main(argv: Sequence[str]) -> int:
+    """`prognos plant`: returns the exit code."""
+    args = run_parser().parse_args(list(argv))
+    _configure_logging()
+    missing = [
+        n
+        for n in ("PROGNOS_MQTT_HOST", "PROGNOS_MQTT_PORT", "PROGNOS_INFLUX_URL")
+        if n not in os.environ
+    ]
+    if missing:
+        _say(
+            f"prognos plant: set {', '.join(missing)} (scripts/services.py run -- prognos plant)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    opts = RunOptions(
+        run_dir=(args.run_dir or Path("var/plant") / f"run-{stamp}").resolve(),
+        duration_s=args.duration,
+        speed=args.speed,
+        fleet=args.fleet.resolve(),
+        holdout=parse_units(args.holdout),
+        cache=args.model_cache.resolve(),
+        database=args.database,
+        prefix=args.prefix,
+        policy=args.policy.resolve(),
+        drain_timeout_s=args.drain_timeout,
+        score_every_cycles=args.score_every,
+        api_port=args.api_port,
+        window_h=args.window_h,
+    )
+    opts.run_dir.mkdir(parents=True, exist_ok=True)
+    flag = _StopFlag()
+    signal.signal(signal.SIGINT, flag)
+    signal.signal(signal.SIGTERM, flag)
+    job = MainJob(opts)
+    try:
+        job.start()
+        _say(
+            f"plant running: run folder {opts.run_dir}, API {job.api_url}, service system "
+            f"{job.fake.webhook_url}; Ctrl-C stops",
+            flush=True,
+        )
+        job.monitor(flag)
+        _say("stopping: plant, agents (draining), ingester, scorer, deliveries ...", flush=True)
+        job.stop()
+    except (PlantError, FileNotFoundError, ValueError) as exc:
+        log.error("plant_failed", error=str(exc))  # noqa: TRY400 - the message says it all
+        job.abort()
+        return EXIT_USAGE
+    except BaseException:
+        job.abort()
+        raise
+    report = write_report(opts.run_dir, opts.window_h)
+    _say(format_report(report))
+    _say(f"report: {opts.run_dir / 'report.json'}")
+    if job.died:
+        _say(f"FAILED: {', '.join(job.died)} stopped during the run (logs in {job.logs})")
+        return EXIT_LOST
+    return EXIT_LOST if report["readings"]["lost"] else EXIT_OK
+
+
+def main(argv: Sequence[str]) -> int:
+    """`prognos plant [report RUN_DIR]`."""
+    if argv and argv[0] == "report":
+        return report_main(argv[1:])
+    return run_main(argv)
