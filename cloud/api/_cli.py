@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import os
 import sys
 from pathlib import Path
 
-import structlog
 from pydantic import SecretStr, ValidationError
 
+from cloud._logging import configure_logging
 from cloud.api._auth import Role, TokenFileError, add_token, read_tokens, revoke_token
 from cloud.api._settings import ApiSettings
 
@@ -77,28 +76,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stderr_logger(*_args: object) -> structlog.PrintLogger:
-    return structlog.PrintLogger(sys.stderr)
-
-
-def _configure_logging(log_format: str, level: str) -> None:
-    renderer = (
-        structlog.processors.JSONRenderer()
-        if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
-
-
 def _settings(args: argparse.Namespace) -> ApiSettings:
     password = os.environ.get("PROGNOS_INFLUX_PASSWORD")
     token = os.environ.get("PROGNOS_INFLUX_TOKEN")
@@ -121,7 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from cloud.api._app import create_app  # noqa: PLC0415 - keeps `token` light
 
-    _configure_logging(args.log_format, args.log_level)
+    configure_logging(args.log_format, args.log_level)
     try:
         settings = _settings(args)
         read_tokens(settings.tokens)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import signal
 import sqlite3
 import sys
@@ -19,8 +18,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-import structlog
-
+from cloud._logging import configure_logging
 from cloud.ingest._config import IngestConfig, IngestConfigError, load_config
 from cloud.ingest._ingester import Ingester
 from cloud.ingest._state import StateStore, encode_deadletter
@@ -75,31 +73,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     put("batch", "max_wait_ms", args.max_wait_ms)
     put("gaps", "scan", args.gap_scan)
     return out
-
-
-def _stderr_logger(*_args: Any) -> structlog.PrintLogger:  # noqa: ANN401 - structlog's signature
-    # Whatever sys.stderr is now: a stream bound once goes stale when it is replaced (tests).
-    return structlog.PrintLogger(file=sys.stderr)
-
-
-def configure_logging(log_format: str, level: str) -> None:
-    """Structlog to stderr, JSON or console, from `level` up."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper())),
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
 
 
 def _load_registry(config: IngestConfig) -> object | None:

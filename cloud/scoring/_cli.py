@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import os
 import signal
 import sys
@@ -20,6 +19,7 @@ from types import FrameType
 
 import structlog
 
+from cloud._logging import configure_logging
 from cloud.registry import RegistryError, load_registry
 from cloud.scoring._config import ScoringConfigError, load_config, parse_duration
 from cloud.scoring._decide import Decider
@@ -106,32 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _stderr_logger(*_args: object) -> structlog.PrintLogger:
-    return structlog.PrintLogger(sys.stderr)
-
-
-def _configure_logging(log_format: str, level: str) -> None:
-    renderer = (
-        structlog.processors.JSONRenderer()
-        if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=_stderr_logger,
-        cache_logger_on_first_use=False,
-    )
-
-
 def main(argv: list[str]) -> int:  # noqa: C901 - one flat sequence of set-up steps
     """Run ``prognos score``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    _configure_logging(args.log_format, args.log_level)
+    configure_logging(args.log_format, args.log_level)
     if not args.influx_url:
         print("prognos score: set PROGNOS_INFLUX_URL or pass --influx-url", file=sys.stderr)
         return 2

@@ -10,7 +10,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import logging
 import os
 import sys
 import threading
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import structlog
 
+from cloud._logging import configure_logging
 from cloud.workorders._adapters import ServiceNowServiceSystem, WebhookServiceSystem
 from cloud.workorders._deliver import DeliveryWorker
 from cloud.workorders._exceptions import DeliveryError, PolicyError
@@ -179,31 +179,6 @@ def _one(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
-def _stderr_logger(*_args: object) -> structlog.PrintLogger:
-    # sys.stderr looked up per logger: pytest (and others) swap it.
-    return structlog.PrintLogger(sys.stderr)
-
-
-def _configure_logging(log_format: str, level: str) -> None:
-    """Logs go to stderr: stdout is the command's answer."""
-    renderer = (
-        structlog.processors.JSONRenderer()
-        if log_format == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=_stderr_logger,
-        # Not cached: structlog.testing.capture_logs must still work after an in-process run.
-        cache_logger_on_first_use=False,
-    )
-
-
 def _secrets() -> list[str]:
     secret = os.environ.get("PROGNOS_WEBHOOK_SECRET")
     if not secret:
@@ -270,7 +245,7 @@ def _sla(args: argparse.Namespace, store: Store) -> int:
 def main(argv: list[str]) -> int:
     """Run the command; returns the exit code."""
     args = _parser().parse_args(argv)
-    _configure_logging(args.log_format, args.log_level)
+    configure_logging(args.log_format, args.log_level)
     store = Store(args.db)
     try:
         if args.action == "deliver":
