@@ -1,4 +1,4 @@
-"""`prognos demo`, the README's main job, run against the real services."""
+"""`prognos demo`, the foundation flow (C-MAPSS -> MQTT -> InfluxDB), on the real services."""
 
 from __future__ import annotations
 
