@@ -233,24 +233,7 @@ def _act(
                     wo.key, WoEvent.REJECT, now=now, source=source, reason=reason
                 )
                 changed_wo = _with_state(wo, new_state)
-    except IllegalAlertTransition as exc:
-        _audit(
-            ctx,
-            user,
-            action=action,
-            alert_id=alert_id,
-            reason=reason,
-            outcome="illegal_transition",
-            state=exc.state.value,
-        )
-        raise ApiError(
-            409,
-            "illegal_transition",
-            str(exc),
-            state=exc.state.value,
-            allowed=[e.value for e in exc.allowed],
-        ) from None
-    except IllegalWorkOrderTransition as exc:
+    except (IllegalAlertTransition, IllegalWorkOrderTransition) as exc:
         _audit(
             ctx,
             user,
