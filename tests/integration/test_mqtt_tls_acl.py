@@ -192,6 +192,26 @@ def test_a_gateway_receives_only_its_own_commands_and_cannot_send_any(
     assert refused == [0x87]
 
 
+def test_only_the_ingester_publishes_dead_letters(broker: Broker, pki: Pki) -> None:
+    """`prognos/v1/_ingest/deadletter`: the ingester's publish is accepted, a gateway's refused."""
+    topic = "prognos/v1/_ingest/deadletter"
+    with (
+        _tls_client(broker, pki, "ingest", ["prognos/v1/#"]) as ingest,
+        _tls_client(broker, pki, "gw-a", [f"prognos/v1/{SITE}/gw-a/cmd/#"]) as gateway,
+    ):
+        answers: dict[str, list[int]] = {"ingest": [], "gw-a": []}
+        for name, client in (("ingest", ingest), ("gw-a", gateway)):
+            client.client.on_publish = lambda _c, _u, _mid, rc, _p, n=name: answers[n].append(
+                rc.value
+            )
+            client.client.publish(topic, f'{{"from": "{name}"}}'.encode(), qos=1)
+        wait_for(lambda: answers["ingest"] and answers["gw-a"], 5, "both PUBACKs")
+        got = ingest.collect(lambda got: any(m.topic == topic for m in got), 5)
+        got += ingest.quiet(0.3)
+    assert answers == {"ingest": [0], "gw-a": [0x87]}
+    assert [m.payload for m in got if m.topic == topic] == [b'{"from": "ingest"}']
+
+
 def test_a_client_without_a_certificate_is_refused_at_connect(broker: Broker, pki: Pki) -> None:
     """No client certificate: the TLS handshake fails, nothing is published, it is counted."""
     outbox = FakeOutbox()
