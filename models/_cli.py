@@ -13,6 +13,7 @@ Exit codes: 0 ok, 1 a metric did not reproduce, 2 usage, missing data or a regis
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
 import json
 import logging
@@ -184,14 +185,14 @@ def train_main(argv: Sequence[str]) -> int:
         _check_data(request.data)
         trainer = _import(target.trainer)
         registry = Registry(args.registry)
-        if args.if_missing and _up_to_date(registry, args.target, request):
+        if args.if_missing and _up_to_date(registry, args.target, request, target):
             _say(f"train: {args.target} champion is up to date in {registry.root}; nothing to do")
             return 0
         _say(f"train: {args.target} on {', '.join(str(p) for p in request.data)}")
         started = time.monotonic()
         result: TrainResult = trainer(request)
         _say(f"train: fitted in {time.monotonic() - started:.1f} s")
-        version = registry.save(result, request=_request_dict(request))
+        version = registry.save(result, request=_request_dict(request, target))
         if args.promote:
             registry.promote(result.name, version)
     except (CliError, RegistryError, FileNotFoundError, ValueError) as exc:
@@ -203,12 +204,12 @@ def train_main(argv: Sequence[str]) -> int:
     return 0
 
 
-def _up_to_date(registry: Registry, name: str, request: TrainRequest) -> bool:
-    """True when the champion of `name` came from the same data bytes and the same request."""
+def _up_to_date(registry: Registry, name: str, request: TrainRequest, target: Target) -> bool:
+    """True when the champion of `name` came from the same data bytes, request and trainer code."""
     if registry.champion(name) is None:
         return False
     meta = registry.metadata(name)
-    if meta.get("request") != _request_dict(request):
+    if meta.get("request") != _request_dict(request, target):
         return False
     stored = [Path(p) for p in meta["data"]["paths"]]
     return all(p.exists() for p in stored) and fingerprint(stored) == meta["data"]["sha256"]
@@ -220,15 +221,40 @@ def _check_data(paths: Sequence[Path]) -> None:
         raise CliError(f"data not found: {', '.join(missing)}")
 
 
-def _request_dict(request: TrainRequest) -> dict[str, Any]:
+def _request_dict(request: TrainRequest, target: Target) -> dict[str, Any]:
     return {
         "data": [str(p) for p in request.data],
         "seed": request.seed,
         "max_units": request.max_units,
         "params": dict(request.params),
-        # The training code too: after an edit of models/, --if-missing retrains.
-        "code_sha256": fingerprint(sorted(Path(__file__).resolve().parent.glob("*.py"))),
+        # The training code too: after an edit of the trainer or what it imports, --if-missing
+        # retrains; an edit elsewhere in models/ leaves the champion alone.
+        "code_sha256": fingerprint(trainer_sources(target.trainer)),
     }
+
+
+def trainer_sources(ref: str) -> list[Path]:
+    """List the source files a trainer's models depend on, sorted by path.
+
+    The module of the trainer ``"module:function"`` and the `models` modules it imports, directly
+    or not, read from their ``import`` statements.
+    """
+    root = Path(__file__).resolve().parent
+    seen: set[Path] = set()
+    todo = [ref.partition(":")[0]]
+    while todo:
+        path = root / f"{todo.pop().removeprefix('models.')}.py"
+        if path in seen or not path.exists():
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module == "models":
+                todo += [f"models.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("models."):
+                todo.append(node.module or "")
+            elif isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.startswith("models.")]
+    return sorted(seen)
 
 
 # ------------------------------------------------------------------------------------ evaluate

@@ -13,7 +13,7 @@ import pytest
 
 from cloud._cli import main
 from models import Registry, RulPipeline
-from models._cli import TRAINERS, Target
+from models._cli import TRAINERS, Target, trainer_sources
 
 CMAPSS = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "cmapss"
 TRAIN = CMAPSS / "train_FD001.txt"
@@ -158,6 +158,17 @@ def test_if_missing_skips_training_when_the_champion_is_up_to_date(
     assert main([*args, "--promote", "--if-missing"]) == 0
     assert "nothing to do" in capsys.readouterr().err
     assert Registry(root).versions("cmapss_rul") == ["v0001"]
+
+
+def test_a_champion_goes_stale_only_with_its_own_trainer_code() -> None:
+    """--if-missing fingerprints the trainer and the models modules it imports, nothing else."""
+    rul = {p.name for p in trainer_sources(TRAINERS["cmapss_rul"].trainer)}
+    wear = {p.name for p in trainer_sources(TRAINERS["tool_wear"].trainer)}
+    assert {"_train_rul.py", "_rul.py", "_features.py", "_cmapss.py", "_base.py"} <= rul
+    assert {"_consumable.py", "_ai4i.py", "_base.py"} <= wear
+    assert "_rul.py" not in wear
+    assert "_consumable.py" not in rul
+    assert "_cli.py" not in rul | wear  # the CLI and the report don't make a model
 
 
 def test_report_shows_the_champions_figures_and_plots(
