@@ -2,8 +2,9 @@
 
 The files (`train_FD00x.txt`, `test_FD00x.txt`) are space-separated with no header: unit number,
 cycle, three operational settings and 21 sensors (Saxena et al., PHM 2008). Columns are named
-once, in `models._cmapss`, with units, so that the demo, the simulator, the models and the scorer
-speak of the same signals.
+once, in `prognos_contract` (standard library only: importing them here does not load the
+models' scikit-learn and pandas), so that the demo, the simulator, the models and the scorer speak
+of the same signals.
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# The names are defined once, in models (the scorer reads them back from InfluxDB; models must not
-# import cloud).
-from models._cmapss import SENSORS, SETTINGS
+from prognos_contract import CMAPSS_SENSORS as SENSORS
+from prognos_contract import CMAPSS_SETTINGS as SETTINGS
 
 __all__ = ["SENSORS", "SETTINGS", "Cycle", "read_cycles"]
 

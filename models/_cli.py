@@ -20,7 +20,7 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,12 @@ TRAINERS: dict[str, Target] = {
     ),
     "ai4i_failure": Target(
         "models._failure:train_ai4i_failure", _AI4I, None, "AI4I 2020 machine failure probability"
+    ),
+    "ai4i_horizon": Target(
+        "models._ai4i_horizon:train_ai4i_horizon",
+        _AI4I,
+        None,
+        "AI4I 2020 machine failure within the next N products",
     ),
     "tool_wear": Target(
         "models._consumable:train_tool_wear", _AI4I, None, "AI4I 2020 tool wear (consumable life)"
@@ -221,6 +227,9 @@ def _check_data(paths: Sequence[Path]) -> None:
         raise CliError(f"data not found: {', '.join(missing)}")
 
 
+_FIRST_PARTY = ("models", "prognos_contract")
+
+
 def _request_dict(request: TrainRequest, target: Target) -> dict[str, Any]:
     return {
         "data": [str(p) for p in request.data],
@@ -236,25 +245,47 @@ def _request_dict(request: TrainRequest, target: Target) -> dict[str, Any]:
 def trainer_sources(ref: str) -> list[Path]:
     """List the source files a trainer's models depend on, sorted by path.
 
-    The module of the trainer ``"module:function"`` and the `models` modules it imports, directly
-    or not, read from their ``import`` statements.
+    The module of the trainer ``"module:function"`` and the first-party modules (`models`,
+    `prognos_contract`) it imports, directly or not, read from their ``import`` statements. A name
+    a package re-exports counts as the module that defines it, so a trainer does not depend on
+    every module of a package whose ``__init__`` it passes through.
     """
-    root = Path(__file__).resolve().parent
     seen: set[Path] = set()
     todo = [ref.partition(":")[0]]
     while todo:
-        path = root / f"{todo.pop().removeprefix('models.')}.py"
-        if path in seen or not path.exists():
+        path = _source(todo.pop())
+        if path is None or path in seen:
             continue
         seen.add(path)
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module == "models":
-                todo += [f"models.{a.name}" for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("models."):
-                todo.append(node.module or "")
-            elif isinstance(node, ast.Import):
-                todo += [a.name for a in node.names if a.name.startswith("models.")]
+        todo += [mod if name is None else _origin(mod, name) for mod, name in _imports(path)]
     return sorted(seen)
+
+
+def _source(module: str) -> Path | None:
+    """The file of a first-party module, None for any other."""
+    if module.partition(".")[0] not in _FIRST_PARTY:
+        return None
+    base = Path(__file__).resolve().parent.parent.joinpath(*module.split("."))
+    return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
+
+
+def _imports(path: Path) -> Iterator[tuple[str, str | None]]:
+    """(module, name) of every absolute import in `path`; name None for ``import module``."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name, None) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield from ((node.module, alias.name) for alias in node.names)
+
+
+def _origin(module: str, name: str) -> str:
+    """The module that ``from module import name`` reads: a submodule, or a re-export's source."""
+    if _source(f"{module}.{name}") is not None:
+        return f"{module}.{name}"
+    init = _source(module)
+    if init is not None and init.name == "__init__.py":
+        return next((m for m, n in _imports(init) if n == name), module)
+    return module
 
 
 # ------------------------------------------------------------------------------------ evaluate

@@ -2,8 +2,9 @@
 
 The files (``train_FDxxx.txt``, ``test_FDxxx.txt``) are space-separated with no header: unit number,
 cycle, three operational settings and 21 sensors (Saxena et al., PHM 2008); ``RUL_FDxxx.txt`` holds
-one true remaining life per test engine. Columns are named here once, with units, so that the demo,
-the simulator, the models and the scorer speak of the same signals.
+one true remaining life per test engine. Columns are named in
+``prognos_contract`` (their one source, standard library only), so that the demo, the simulator,
+the models and the scorer speak of the same signals.
 
 Time: one operating cycle is replayed as one hour of operation (``CYCLE``), exactly as
 ``prognos demo`` writes it to InfluxDB, so a model trained on the files sees the same time axis as
@@ -17,33 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SETTINGS = ("altitude_kft", "mach", "throttle_resolver_angle")
-"""Operational settings 1-3 (FD001 runs at one condition; the names follow the NASA readme)."""
+from prognos_contract import CMAPSS_SENSORS, CMAPSS_SETTINGS
 
-SENSORS = (
-    "t2_r",
-    "t24_r",
-    "t30_r",
-    "t50_r",
-    "p2_psia",
-    "p15_psia",
-    "p30_psia",
-    "nf_rpm",
-    "nc_rpm",
-    "epr",
-    "ps30_psia",
-    "phi_pps_psi",
-    "nrf_rpm",
-    "nrc_rpm",
-    "bpr",
-    "far_b",
-    "ht_bleed",
-    "nf_dmd_rpm",
-    "pcnfr_dmd_rpm",
-    "w31_lbm_s",
-    "w32_lbm_s",
-)
-"""Sensors 1-21: temperatures in degrees Rankine, pressures psia, speeds rpm, flows lbm/s."""
+SETTINGS = CMAPSS_SETTINGS
+"""Operational settings 1-3 (named in `prognos_contract`, the one source of the names)."""
+
+SENSORS = CMAPSS_SENSORS
+"""Sensors 1-21 (named in `prognos_contract`, the one source of the names)."""
 
 COLUMNS = ("unit", "cycle", *SETTINGS, *SENSORS)
 """The 26 columns of a C-MAPSS file, in file order."""

@@ -7,11 +7,17 @@ pure: no sockets, no clocks (pass ``now_ms``), no files besides the packaged JSO
 - Telemetry: ``Reading``, ``TelemetryBatch``, ``encode_telemetry``, ``decode_telemetry`` (returns a
   ``DecodedBatch``: the valid readings and the ``RejectedReading`` list).
 - Status, events, health: ``Status``/``Event``/``Health`` with ``encode_*`` and ``decode_*``.
+- Signal names of the NASA C-MAPSS columns (``CMAPSS_SETTINGS``, ``CMAPSS_SENSORS``), shared by the
+  simulator, the demo and the models.
 - JSON Schemas (draft 2020-12): ``schema("telemetry.v1")`` and ``SCHEMA_NAMES``.
 - Every rejection is a ``ContractError`` (a ``ValueError``) with ``reason`` (one of ``REASONS``),
   ``path`` (a JSON pointer) and ``message``.
 """
 
+from prognos_contract._cmapss import (
+    CMAPSS_SENSORS,
+    CMAPSS_SETTINGS,
+)
 from prognos_contract._codec import (
     CONTENT_TYPE_JSON,
     CONTENT_TYPE_JSON_GZIP,
@@ -87,6 +93,8 @@ from prognos_contract._topics import (
 __all__ = [  # noqa: RUF022  isort-style order would split constants, classes and functions
     "AGENT_VERSION_PATTERN",
     "build_topic",
+    "CMAPSS_SENSORS",
+    "CMAPSS_SETTINGS",
     "CONTENT_TYPE_JSON",
     "CONTENT_TYPE_JSON_GZIP",
     "ContractError",

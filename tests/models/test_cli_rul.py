@@ -169,6 +169,11 @@ def test_a_champion_goes_stale_only_with_its_own_trainer_code() -> None:
     assert "_rul.py" not in wear
     assert "_consumable.py" not in rul
     assert "_cli.py" not in rul | wear  # the CLI and the report don't make a model
+    # The C-MAPSS names come from the contract through its __init__: their module, not the contract.
+    contract = {
+        p.name for p in trainer_sources(TRAINERS["cmapss_rul"].trainer) if "contract" in str(p)
+    }
+    assert contract == {"_cmapss.py"}
 
 
 def test_report_shows_the_champions_figures_and_plots(
