@@ -29,9 +29,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "workorders": ("cloud.workorders._cli", "work orders: deliver the outbox, list, show, retry"),
     "score": ("cloud.scoring._cli", "the scorer: champion models on telemetry -> scores, alerts"),
     "api": ("cloud.api._cli", "the REST API for planners: serve, tokens, OpenAPI document"),
+    "serve": ("cloud.web._cli", "the planners' web page and the REST API on one port"),
     "plant": (
         "cloud._plant",
         "the main job: simulator -> edge -> ingest -> score -> work orders, with its report",
+    ),
+    "report": (
+        "cloud.reports._cli",
+        "reports as HTML or PDF: service quality, availability, quarterly equipment health",
     ),
 }
 

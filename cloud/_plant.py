@@ -8,9 +8,10 @@ Needs the services' environment (`PROGNOS_MQTT_HOST`/`PORT`, `PROGNOS_INFLUX_URL
 (trained without the engines the simulator replays, cached by data fingerprint), creates the
 database, and starts as subprocesses, logs in the run folder: the simulator, one edge agent per
 gateway, the ingester, the work-order delivery worker (to a fake service system's webhook, in
-this process), the scorer and the API. A status line every two seconds shows the flow. On
-`--duration` expiry, SIGINT or SIGTERM it stops in order (plant; agents once their outboxes are
-empty; ingester once everything is acknowledged; one more scoring pass; deliveries), counts what
+this process), the scorer, and the web page with the REST API (`prognos serve`; the login
+token is in the run folder). A status line every two seconds shows the flow. On `--duration`
+expiry, SIGINT or SIGTERM it stops in order (plant; agents once their outboxes are empty;
+ingester once everything is acknowledged; one more scoring pass; deliveries), counts what
 InfluxDB holds, and prints the replay report (`cloud._replay_report`). docs/main-job.md explains
 everything; exit 0 when nothing was lost, 1 when readings were lost or a process died,
 2 for a usage error.
@@ -55,6 +56,11 @@ DEFAULT_POLICY = ROOT / "config" / "plant-policy.yaml"
 DEFAULT_HOLDOUT = "91-100"
 RUL_WINDOW_CYCLES = 60
 """The RUL champion's feature window: fixed so the scorer's window (72 cycles) covers it."""
+AI4I_HORIZON_ROWS = 12
+"""Products ahead of the mills' failure model (`models._ai4i_horizon`'s default horizon)."""
+WEB_COMMAND = ("cloud", "serve")
+"""What serves the planners: `prognos serve` (issue 9: the web page and the REST API on one port).
+The one place to switch back to the API alone: ``("cloud", "api", "serve")`` (same options)."""
 STATUS_EVERY_S = 2.0
 EXIT_OK, EXIT_LOST, EXIT_USAGE = 0, 1, 2
 
@@ -120,7 +126,7 @@ def training_plan(cmapss_train: Path, holdout: Sequence[int], work: Path) -> lis
     return [
         TrainStep("cmapss_rul", (*data, "--param", grid)),
         TrainStep("cmapss_failure", data),
-        TrainStep("ai4i_failure", ()),
+        TrainStep("ai4i_horizon", ()),
         TrainStep("tool_wear", ()),
     ]
 
@@ -211,11 +217,13 @@ def scoring_config(speed: float, cycle_s: float) -> dict[str, Any]:
                 "hours_signal": "spindle_run_hours_h",
                 "rename": {"spindle_speed_rpm": "speed_rpm", "spindle_torque_nm": "torque_nm"},
                 "models": [
+                    # P(a failure within the next 12 products), one product an hour: the
+                    # per-product `ai4i_failure` only says whether the newest product failed.
                     {
                         "kind": "failure",
-                        "name": "ai4i_failure",
+                        "name": "ai4i_horizon",
                         "target": "machine_failure",
-                        "horizon": hour,
+                        "horizon": AI4I_HORIZON_ROWS * hour,
                         "derive": "ai4i",
                     },
                     {
@@ -555,14 +563,17 @@ class MainJob:
         self.latency_scored: list[float] = []
         self.newest_scored: dict[str, int] = {}
         self.started_ms = 0
+        self.poll_interval_s = 0.5
         self.ingest_metrics = ""
         self.fake: Any = None
+        self.api_url = ""
+        self.login_token_path = opts.run_dir / "login-token.txt"
 
     # ---------------------------------------------------------------- start
 
     def start(self) -> None:
         """Models, database, then every process; returns once the plant is up."""
-        from cloud.sim import load_fleet  # noqa: PLC0415 - pandas-heavy, only for a run
+        from cloud.sim import load_fleet  # noqa: PLC0415 - pymodbus, pydantic: only for a run
 
         opts = self.opts
         self.logs.mkdir(parents=True, exist_ok=True)
@@ -570,6 +581,7 @@ class MainJob:
         speed = opts.speed or fleet.speed
         cycle_s = fleet.engines.cycle_s if fleet.engines else 3600.0
         self.speed, self.cycle_s = speed, cycle_s
+        self.poll_interval_s = float(fleet.poll_interval_s)
         if fleet.engines:
             unseen = sorted(set(fleet.engines.units) - set(opts.holdout))
             if unseen:
@@ -676,24 +688,33 @@ class MainJob:
         log.info("service_system_started", url=self.fake.webhook_url)
 
     def _start_api(self, db: Path, assets: Path) -> None:
+        """The planners' web page and the REST API on one port (`WEB_COMMAND`), and a login.
+
+        The planner token is shown once by `prognos api token add`: it is kept in
+        `login-token.txt` of the run folder (owner-only), to paste into the login page.
+        """
         tokens = self.run_dir / "api-tokens.json"
-        self._run_once(
-            "api-token",
-            [
-                *_py("cloud", "api", "token", "add", "--tokens", str(tokens), "--name", "plant"),
-                "--role",
-                "planner",
-            ],
-            timeout_s=60,
-        )
+        self.login_token_path = self.run_dir / "login-token.txt"
+        add = [
+            *_py("cloud", "api", "token", "add", "--tokens", str(tokens), "--name", "plant"),
+            *("--role", "planner"),
+        ]
+        log_path = self.logs / "api-token.log"
+        with log_path.open("wb") as err:
+            done = subprocess.run(
+                add, stdout=subprocess.PIPE, stderr=err, env=self.env, timeout=60, check=False
+            )
+        if done.returncode != 0:
+            msg = f"api-token failed (exit {done.returncode}): see {log_path}"
+            raise PlantError(msg)
+        self.login_token_path.touch(mode=0o600)
+        self.login_token_path.write_bytes(done.stdout)
         port = self.opts.api_port or free_port()
         self.api_url = f"http://127.0.0.1:{port}"
         self.children["api"] = spawn(
             "api",
             _py(
-                "cloud",
-                "api",
-                "serve",
+                *WEB_COMMAND,
                 *("--db", str(db), "--assets", str(assets), "--tokens", str(tokens)),
                 *("--influx-db", self.opts.database, "--port", str(port)),
             ),
@@ -752,18 +773,36 @@ class MainJob:
 
     # ---------------------------------------------------------------- stop
 
+    def _drain_agents(self, timeout_s: float) -> None:
+        """Wait until the agents have published what they read (the plant is stopped).
+
+        The agents now read only errors. A poll that read good values just before the stop may
+        still be on its way into an outbox: every agent finishes its polls first, then the
+        outboxes must be seen empty twice, a poll interval apart.
+        """
+        time.sleep(max(2.0, 4 * self.poll_interval_s))
+        empty_before = [False]
+
+        def drained() -> bool:
+            empty = (agent_totals(self.agent_urls) or {"queued": 1})["queued"] == 0
+            done = empty and empty_before[0]
+            empty_before[0] = empty
+            return done
+
+        _wait_until(
+            "the agents' outboxes to drain",
+            drained,
+            timeout_s,
+            every_s=max(0.5, self.poll_interval_s),
+        )
+
     def stop(self) -> dict[str, Any]:
         """Stop in order, count, and write plant.json and stored.json; returns plant.json."""
         drain = self.opts.drain_timeout_s
         stopped_ms = int(time.time() * 1000)
         if "sim" in self.children:
             self.children.pop("sim").stop()
-        # The plant is stopped: the agents now read only errors. Their outboxes must empty.
-        _wait_until(
-            "the agents' outboxes to drain",
-            lambda: (agent_totals(self.agent_urls) or {"queued": 1})["queued"] == 0,
-            drain,
-        )
+        self._drain_agents(drain)
         for agent in self.agents:
             agent.stop()
         left = outbox_totals(self.sim_dir)
@@ -932,7 +971,9 @@ def run_parser() -> argparse.ArgumentParser:
         default=3.0,
         help="scoring interval in engine cycles (default %(default)s)",
     )
-    p.add_argument("--api-port", type=int, default=0, help="the API's port (default: a free one)")
+    p.add_argument(
+        "--api-port", type=int, default=0, help="the web page and API port (default: a free one)"
+    )
     p.add_argument(
         "--window-h",
         type=float,
@@ -1027,7 +1068,8 @@ def run_main(argv: Sequence[str]) -> int:
     try:
         job.start()
         _say(
-            f"plant running: run folder {opts.run_dir}, API {job.api_url}, service system "
+            f"plant running: run folder {opts.run_dir}; web page and API {job.api_url}/ (log "
+            f"in with the token in {job.login_token_path}); service system "
             f"{job.fake.webhook_url}; Ctrl-C stops",
             flush=True,
         )

@@ -127,6 +127,76 @@ def by_profile(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def consumable_rows(inputs: ReportInputs, speed: float) -> list[dict[str, Any]]:
+    """One row per consumable replacement: was a life forecast opened before its limit?
+
+    The limit is when the worn item reached its profile's replacement threshold (the simulator
+    writes it into the replacement's ``detail.limit_t_sim_s``); a replacement without one was
+    replaced before reaching it. The forecast counted is the first consumable work order for that
+    asset and consumable opened after the previous replacement (or the start) and before the
+    limit; its lead is the time from it to the limit.
+    """
+    rows: list[dict[str, Any]] = []
+    previous: dict[tuple[str, str], int] = {}
+    start_ms = int(inputs.run.get("started_ms", inputs.manifest["clock"]["wall_start_ms"]))
+    events = [e for e in inputs.ground_truth if e.get("event") == "consumable_replaced"]
+    for event in sorted(events, key=lambda e: (int(e["wall_ms"]), str(e["asset"]))):
+        asset, name = str(event["asset"]), str(event.get("consumable"))
+        replaced_ms = int(event["wall_ms"])
+        since_ms = previous.get((asset, name), start_ms)
+        previous[asset, name] = replaced_ms
+        limit_s = (event.get("detail") or {}).get("limit_t_sim_s")
+        limit_ms = (
+            None
+            if limit_s is None
+            else round(replaced_ms - (float(event["t_sim_s"]) - float(limit_s)) * 1000 / speed)
+        )
+        forecasts = sorted(
+            (
+                wo.created_ms
+                for wo in inputs.work_orders
+                if wo.asset == asset
+                and wo.kind == "prediction"
+                and wo.consumable == name
+                and since_ms < wo.created_ms <= (limit_ms if limit_ms is not None else replaced_ms)
+            ),
+        )
+        lead_wall_s = (
+            (limit_ms - forecasts[0]) / 1000 if forecasts and limit_ms is not None else None
+        )
+        rows.append(
+            {
+                "asset": asset,
+                "profile": event.get("profile"),
+                "consumable": name,
+                "replaced_wall_ms": replaced_ms,
+                "limit_wall_ms": limit_ms,
+                "limit_reached": limit_ms is not None,
+                "work_order_before_limit": limit_ms is not None and bool(forecasts),
+                "lead_wall_s": lead_wall_s,
+                "lead_sim_h": None if lead_wall_s is None else lead_wall_s * speed / HOUR_S,
+            }
+        )
+    return rows
+
+
+def by_consumable(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per consumable: replacements, those past the limit, forecast before it, median lead."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted({str(r["consumable"]) for r in rows}):
+        mine = [r for r in rows if r["consumable"] == name]
+        reached = [r for r in mine if r["limit_reached"]]
+        leads = [float(r["lead_sim_h"]) for r in reached if r["work_order_before_limit"]]
+        out[name] = {
+            "replacements": len(mine),
+            "limit_reached": len(reached),
+            "with_work_order_before_limit": len(leads),
+            "share": len(leads) / len(reached) if reached else None,
+            "median_lead_sim_h": statistics.median(leads) if leads else None,
+        }
+    return out
+
+
 def _planned_failure_ms(inputs: ReportInputs) -> dict[str, int]:
     """Asset -> failure wall ms: what happened, else what the manifest plans (beyond the run)."""
     planned = {
@@ -196,6 +266,7 @@ def build_report(inputs: ReportInputs, *, window_h: float = DEFAULT_WINDOW_H) ->
     assets = len(inputs.manifest.get("devices", []))
     asset_months = assets * sim_h / MONTH_H
     rows = failure_rows(inputs, speed)
+    consumables = consumable_rows(inputs, speed)
     with_wo = [r for r in rows if r["work_order_before"]]
     leads = [float(r["lead_sim_h"]) for r in with_wo]
     classified = classify_work_orders(inputs, speed=speed, window_h=window_h)
@@ -239,6 +310,8 @@ def build_report(inputs: ReportInputs, *, window_h: float = DEFAULT_WINDOW_H) ->
             "false_keys": classified["false"][:20],
             "window_h": window_h,
         },
+        "consumables": consumables,
+        "by_consumable": by_consumable(consumables),
         "false_work_orders_per_asset_month": (
             len(classified["false"]) / asset_months if asset_months > 0 else None
         ),
@@ -292,6 +365,26 @@ def format_report(report: Mapping[str, Any]) -> str:
         f"({p['share']:.0%}), median lead {_fmt(p['median_lead_sim_h'], '.1f', ' h simulated')}"
         for profile, p in report.get("by_profile", {}).items()
     )
+    consumables = report.get("consumables", [])
+    if consumables:
+        lines.append("consumables past their limit (asset, consumable, forecast before it, lead):")
+        lines.extend(
+            f"  {r['asset']:<16} {r['consumable']:<22} "
+            + (
+                f"yes  lead {r['lead_sim_h']:.1f} h sim ({r['lead_wall_s']:.1f} s wall) before "
+                "the limit"
+                if r["work_order_before_limit"]
+                else "NO forecast before the limit"
+            )
+            for r in consumables
+            if r["limit_reached"]
+        )
+        lines.extend(
+            f"  {name}: {c['with_work_order_before_limit']}/{c['limit_reached']} reached their "
+            f"limit with a work order before it, median lead "
+            f"{_fmt(c['median_lead_sim_h'], '.1f', ' h simulated')}; {c['replacements']} replaced"
+            for name, c in report.get("by_consumable", {}).items()
+        )
     lines += [
         f"work order before failure: {report['failures_with_work_order_before']}/"
         f"{report['failures_total']}" + ("" if share is None else f" ({share:.0%})"),

@@ -5,7 +5,15 @@ hysteresis, re-decides when late data replaces a score, and honours snooze and c
 docs/alerts.md.
 """
 
-from cloud.alerting._engine import Alert, AlertChange, AlertEngine, AlertPolicy, Episode, episodes
+from cloud.alerting._engine import (
+    Alert,
+    AlertChange,
+    AlertEngine,
+    AlertPolicy,
+    Episode,
+    episodes,
+    transition,
+)
 from cloud.alerting._state import (
     ACTIVE_STATES,
     TRANSITIONS,
@@ -27,5 +35,6 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "Episode",
     "episodes",
     "IllegalAlertTransition",
+    "transition",
     "TRANSITIONS",
 ]

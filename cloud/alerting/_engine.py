@@ -86,6 +86,36 @@ class Episode:
     peak: float
 
 
+@dataclasses.dataclass(slots=True)
+class _Hysteresis:
+    """The hysteresis scan of `episodes`, one score at a time (scores in time order)."""
+
+    closed: list[Episode] = dataclasses.field(default_factory=list)
+    above: int = 0
+    below: int = 0
+    opened: dt.datetime | None = None
+    peak: float = float("-inf")
+    last: dt.datetime | None = None
+
+    def step(self, ts: dt.datetime, value: float, policy: AlertPolicy) -> None:
+        self.last = ts
+        if self.opened is None:
+            self.above = self.above + 1 if value >= policy.open_level else 0
+            if self.above >= policy.open_after:
+                self.opened, self.peak, self.below = ts, value, 0
+        else:
+            self.peak = max(self.peak, value)
+            self.below = self.below + 1 if value < policy.clear_level else 0
+            if self.below >= policy.clear_after:
+                self.closed.append(Episode(self.opened, ts, self.peak))
+                self.opened, self.above = None, 0
+
+    def episodes(self) -> list[Episode]:
+        if self.opened is None:
+            return list(self.closed)
+        return [*self.closed, Episode(self.opened, None, self.peak)]
+
+
 def episodes(scores: Iterable[tuple[dt.datetime, float]], policy: AlertPolicy) -> list[Episode]:
     """The episodes of a score series, by hysteresis (pure).
 
@@ -96,24 +126,10 @@ def episodes(scores: Iterable[tuple[dt.datetime, float]], policy: AlertPolicy) -
     Returns:
         The episodes in time order; only the last may still be open.
     """
-    found: list[Episode] = []
-    above = below = 0
-    opened: dt.datetime | None = None
-    peak = float("-inf")
+    scan = _Hysteresis()
     for ts, value in sorted(scores):
-        if opened is None:
-            above = above + 1 if value >= policy.open_level else 0
-            if above >= policy.open_after:
-                opened, peak, below = ts, value, 0
-        else:
-            peak = max(peak, value)
-            below = below + 1 if value < policy.clear_level else 0
-            if below >= policy.clear_after:
-                found.append(Episode(opened, ts, peak))
-                opened, above = None, 0
-    if opened is not None:
-        found.append(Episode(opened, None, peak))
-    return found
+        scan.step(ts, value, policy)
+    return scan.episodes()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -184,6 +200,8 @@ class _Key:
     boundary: dt.datetime | None = None
     current: Alert | None = None
     count: int = 0
+    scan: _Hysteresis | None = None
+    """``in_order`` engines: the scan over `scores` so far (None: rebuild from `scores`)."""
 
 
 class AlertEngine:
@@ -192,6 +210,11 @@ class AlertEngine:
     Args:
         policy: The default policy.
         policies: Per-target overrides (failure mode or consumable name).
+        in_order: Scores arrive in time order per key (a replay of stored history, as in the
+            dry run): while a key has no alert, the scores up to one below ``open_level`` are
+            forgotten, since no later score can form an episode with them. Memory and time stay
+            linear over months of scores; a late score would be judged without them, so the
+            live scorer leaves this off.
     """
 
     def __init__(
@@ -199,9 +222,11 @@ class AlertEngine:
         *,
         policy: AlertPolicy | None = None,
         policies: Mapping[str, AlertPolicy] | None = None,
+        in_order: bool = False,
     ) -> None:
         self._policy = policy or AlertPolicy()
         self._policies = dict(policies or {})
+        self._in_order = in_order
         self._keys: dict[tuple[str, str], _Key] = {}
         self._by_id: dict[str, tuple[str, str]] = {}
 
@@ -228,6 +253,7 @@ class AlertEngine:
                     boundary = alert.closed_at + self.policy_for(alert.target).cooldown
                     key.boundary = max(key.boundary or boundary, boundary)
                     key.scores = {t: v for t, v in key.scores.items() if t >= key.boundary}
+                    key.scan = None
             elif (
                 current is None
                 or (same and alert.updated_at > current.updated_at)
@@ -275,15 +301,22 @@ class AlertEngine:
         key = self._keys.setdefault((asset, target), _Key())
         if key.boundary is not None and ts < key.boundary:
             return []  # The period it belongs to is closed: history, not a decision.
-        key.scores[ts] = score
         policy = self.policy_for(target)
-        found = episodes(key.scores.items(), policy)
-        last_ts = max(key.scores)
+        if self._in_order:
+            found, last_ts = self._scan(key, ts, score, policy)
+        else:
+            key.scores[ts] = score
+            found = episodes(key.scores.items(), policy)
+            last_ts = max(key.scores)
         last = key.scores[last_ts]
         changes: list[AlertChange] = []
         alert = key.current
         if alert is None:
             if not found:
+                if self._in_order and ts == last_ts and last < policy.open_level:
+                    # Hysteresis starts afresh after a score below the open level.
+                    key.scores.clear()
+                    key.scan = _Hysteresis()
                 return []
             key.count += 1
             alert = Alert(
@@ -320,6 +353,27 @@ class AlertEngine:
             changes.append(AlertChange(AlertEvent.REOPEN, alert))
         key.current = alert
         return changes
+
+    def _scan(
+        self, key: _Key, ts: dt.datetime, score: float, policy: AlertPolicy
+    ) -> tuple[list[Episode], dt.datetime]:
+        """Episodes and the newest time after taking a score, incrementally when it is newest.
+
+        The same answer as `episodes` over all the key's scores: a score newer than every other
+        extends the scan by one step; any other (late, or a replacement) rebuilds it.
+        """
+        scan = key.scan
+        if scan is None or (scan.last is not None and ts <= scan.last):
+            key.scores[ts] = score
+            scan = _Hysteresis()
+            for t, v in sorted(key.scores.items()):
+                scan.step(t, v, policy)
+        else:
+            key.scores[ts] = score
+            scan.step(ts, score, policy)
+        key.scan = scan
+        assert scan.last is not None  # noqa: S101 - it has just taken a score
+        return scan.episodes(), scan.last
 
     def tick(self, now: dt.datetime) -> list[AlertChange]:
         """Wake every snoozed alert whose time has come."""
@@ -363,32 +417,76 @@ class AlertEngine:
             IllegalAlertTransition: The alert's state does not allow `event`.
             ValueError: Snooze without a future `until`.
         """
-        alert = self.get(alert_id)
-        if event is AlertEvent.SNOOZE and (until is None or until <= now):
-            raise ValueError(f"snooze needs an until after now ({now}). Got {until} instead.")
-        alert = self._change(alert, event, now, reason=reason or event.value)
+        alert = transition(self.get(alert_id), event, now=now, until=until, reason=reason)
         key = self._keys[(alert.asset, alert.target)]
-        if event is AlertEvent.SNOOZE:
-            alert = dataclasses.replace(alert, snoozed_until=until)
-        elif event is AlertEvent.RESOLVE:
-            alert = dataclasses.replace(alert, resolved_at=now, snoozed_until=None)
-        elif event is AlertEvent.CLOSE:
-            alert = dataclasses.replace(alert, closed_at=now, snoozed_until=None)
+        if event is AlertEvent.CLOSE:
             key.boundary = now + self.policy_for(alert.target).cooldown
             key.scores = {t: s for t, s in key.scores.items() if t >= key.boundary}
+            key.scan = None
             key.current = None
             return AlertChange(event, alert)
         key.current = alert
         return AlertChange(event, alert)
 
     def _change(self, alert: Alert, event: AlertEvent, now: dt.datetime, *, reason: str) -> Alert:
-        state = apply(alert.state, event)
-        log.info(
-            "alert_state_changed",
-            alert=alert.alert_id,
-            alert_event=event.value,
-            old=alert.state.value,
-            new=state.value,
-            reason=reason,
-        )
-        return dataclasses.replace(alert, state=state, updated_at=now, reason=reason)
+        return _apply(alert, event, now, reason=reason)
+
+
+def _apply(alert: Alert, event: AlertEvent, now: dt.datetime, *, reason: str) -> Alert:
+    state = apply(alert.state, event)
+    log.info(
+        "alert_state_changed",
+        alert=alert.alert_id,
+        alert_event=event.value,
+        old=alert.state.value,
+        new=state.value,
+        reason=reason,
+    )
+    return dataclasses.replace(alert, state=state, updated_at=now, reason=reason)
+
+
+def transition(
+    alert: Alert,
+    event: AlertEvent,
+    *,
+    now: dt.datetime,
+    until: dt.datetime | None = None,
+    reason: str | None = None,
+) -> Alert:
+    """One event applied to one alert (pure): the table's next state and the event's stamps.
+
+    The one place that says what each event does to an alert besides its state: ``snooze`` sets
+    ``snoozed_until``; ``wake`` clears it; ``resolve`` sets ``resolved_at`` (`now`) and clears
+    the snooze; ``reopen`` clears ``resolved_at``; ``close`` sets ``closed_at`` and clears the
+    snooze. `AlertEngine.act` and the store's compare-and-set update
+    (`cloud.workorders.Store.apply_alert_event`) both use it.
+
+    Args:
+        alert: The alert as it is.
+        event: What happened.
+        now: The current time (``updated_at``).
+        until: For snooze: when it wakes (must be after `now`).
+        reason: Recorded on the alert (defaults to the event's name).
+
+    Returns:
+        The changed alert.
+
+    Raises:
+        IllegalAlertTransition: The alert's state does not allow `event`.
+        ValueError: Snooze without a future `until`.
+    """
+    apply(alert.state, event)  # The table's refusal comes first, whatever the arguments.
+    if event is AlertEvent.SNOOZE and (until is None or until <= now):
+        raise ValueError(f"snooze needs an until after now ({now}). Got {until} instead.")
+    alert = _apply(alert, event, now, reason=reason or event.value)
+    if event is AlertEvent.SNOOZE:
+        return dataclasses.replace(alert, snoozed_until=until)
+    if event is AlertEvent.WAKE:
+        return dataclasses.replace(alert, snoozed_until=None)
+    if event is AlertEvent.RESOLVE:
+        return dataclasses.replace(alert, resolved_at=now, snoozed_until=None)
+    if event is AlertEvent.REOPEN:
+        return dataclasses.replace(alert, resolved_at=None)
+    if event is AlertEvent.CLOSE:
+        return dataclasses.replace(alert, closed_at=now, snoozed_until=None)
+    return alert

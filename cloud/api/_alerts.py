@@ -10,6 +10,11 @@ Actions and what they do (docs/api.md):
   approved into the outbox (`Store.transition` with ``approve``, as ``prognos workorders
   approve``); an open or snoozed alert is acknowledged with it.
 
+Every alert change goes through `Store.apply_alert_event`: a compare-and-set on the alert as
+stored at the moment of writing (the scorer may have changed it since this request read it), so
+neither side's transition is lost, and 409 means the event is illegal for the state it would
+have applied to.
+
 Each is audited with the user and the reason, refused ones too.
 """
 
@@ -26,7 +31,6 @@ from cloud.api._app import ERRORS, ApiError, Context, Ctx, Planner, ReadDb, View
 from cloud.api._auth import Principal
 from cloud.api._decisions import (
     WoRow,
-    act_on_alert,
     allowed_events,
     get_alert,
     query_alerts,
@@ -203,36 +207,20 @@ def _act(
         raise ApiError(404, "not_found", f"no alert {alert_id!r}")
     wo = work_orders_for_alerts(db, [alert_id]).get(alert_id)
     source = f"api:{user.name}"
-    changed_wo: WoRow | None = None
     try:
-        if action == "approve":
-            if wo is None:
-                raise ApiError(  # noqa: TRY301 - audited with the others below
-                    409,
-                    "no_work_order",
-                    f"alert {alert_id!r} has no work order to approve",
-                    state=alert.state.value,
-                )
-            new_state = store.transition(wo.key, WoEvent.APPROVE, now=now, source=source)
-            changed_wo = _with_state(wo, new_state)
-            if AlertEvent.ACKNOWLEDGE in allowed_events(alert.state):
-                alert = act_on_alert(store, alert, AlertEvent.ACKNOWLEDGE, now=now, reason=reason)
-        else:
-            event = {
-                "acknowledge": AlertEvent.ACKNOWLEDGE,
-                "snooze": AlertEvent.SNOOZE,
-                "dismiss": AlertEvent.CLOSE,
-            }[action]
-            if event is AlertEvent.SNOOZE and until is not None and until <= now:
-                raise ApiError(  # noqa: TRY301 - audited with the others below
-                    422, "bad_until", f"until ({until}) must be after now ({now})"
-                )
-            alert = act_on_alert(store, alert, event, now=now, until=until, reason=reason)
-            if event is AlertEvent.CLOSE and wo is not None and wo.state is WoState.PROPOSED:
-                new_state = store.transition(
-                    wo.key, WoEvent.REJECT, now=now, source=source, reason=reason
-                )
-                changed_wo = _with_state(wo, new_state)
+        alert, changed_wo = _apply_action(
+            store,
+            alert=alert,
+            wo=wo,
+            action=action,
+            now=now,
+            source=source,
+            reason=reason,
+            until=until,
+        )
+    except KeyError:
+        _audit(ctx, user, action=action, alert_id=alert_id, reason=reason, outcome="not_found")
+        raise ApiError(404, "not_found", f"no alert {alert_id!r}") from None
     except (IllegalAlertTransition, IllegalWorkOrderTransition) as exc:
         _audit(
             ctx,
@@ -268,6 +256,66 @@ def _act(
     )
     current = changed_wo or wo
     return ActionResult(alert=_out(ctx, alert, current), work_order=_ref(changed_wo))
+
+
+def _apply_action(
+    store: Store,
+    *,
+    alert: Alert,
+    wo: WoRow | None,
+    action: str,
+    now: dt.datetime,
+    source: str,
+    reason: str | None,
+    until: dt.datetime | None,
+) -> tuple[Alert, WoRow | None]:
+    """Do one action; the alert as stored after it, and the work order it changed (if any)."""
+    alert_id = alert.alert_id
+    changed_wo: WoRow | None = None
+    if action == "approve":
+        if wo is None:
+            raise ApiError(
+                409,
+                "no_work_order",
+                f"alert {alert_id!r} has no work order to approve",
+                state=alert.state.value,
+            )
+        new_state = store.transition(wo.key, WoEvent.APPROVE, now=now, source=source)
+        changed_wo = _with_state(wo, new_state)
+        try:
+            alert = store.apply_alert_event(
+                alert_id, AlertEvent.ACKNOWLEDGE, now=now, source=source, reason=reason
+            )
+        except IllegalAlertTransition:
+            # Acknowledged "with it" only where the state allows; the approval stands.
+            alert = _current(store, alert_id, alert)
+    else:
+        event = {
+            "acknowledge": AlertEvent.ACKNOWLEDGE,
+            "snooze": AlertEvent.SNOOZE,
+            "dismiss": AlertEvent.CLOSE,
+        }[action]
+        if event is AlertEvent.SNOOZE and until is not None and until <= now:
+            raise ApiError(422, "bad_until", f"until ({until}) must be after now ({now})")
+        # Compare-and-set on the state as stored now, not as read above: a scorer change
+        # in between is kept, and 409 means illegal for the state it would apply to.
+        alert = store.apply_alert_event(
+            alert_id, event, now=now, source=source, until=until, reason=reason
+        )
+        if event is AlertEvent.CLOSE and wo is not None and wo.state is WoState.PROPOSED:
+            try:
+                new_state = store.transition(
+                    wo.key, WoEvent.REJECT, now=now, source=source, reason=reason
+                )
+                changed_wo = _with_state(wo, new_state)
+            except IllegalWorkOrderTransition:
+                pass  # Approved meanwhile: the dismissal stands, the work order goes on.
+    return alert, changed_wo
+
+
+def _current(store: Store, alert_id: str, fallback: Alert) -> Alert:
+    stored = store.get_alert(alert_id)
+    return fallback if stored is None else stored[0]
 
 
 def _with_state(row: WoRow, state: WoState) -> WoRow:

@@ -3,9 +3,12 @@
 Nothing happens at import or in `create_app`: the token file, the asset registry, the store file
 and the InfluxDB client are opened when the application starts (its lifespan).
 
-Every route but ``GET /healthz`` needs a Bearer token (`cloud.api._auth`); even the OpenAPI
+Every route but ``GET /healthz`` needs a Bearer token (`cloud.api._auth`) or the web page's
+session cookie (``prognos_session``, set by ``POST /login`` of `cloud.web`); even the OpenAPI
 document is served only to a token holder (``GET /api/v1/openapi.json``; the committed copy is
-docs/openapi.json). 401 means no or an unknown token, 403 a role too low for the route.
+docs/openapi.json). 401 means no or an unknown token, 403 a role too low for the route, or a
+cookie-authenticated request that changes state without the ``X-Prognos-Request`` header or from
+another origin (CSRF).
 """
 
 from __future__ import annotations
@@ -18,14 +21,27 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cloud.api._audit import AuditLog
-from cloud.api._auth import Principal, Role, TokenFileError, TokenVerifier, read_tokens
+from cloud.api._auth import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    Principal,
+    Role,
+    SessionSigner,
+    TokenFileError,
+    TokenVerifier,
+    load_session_key,
+    read_tokens,
+    session_key_path,
+)
 from cloud.api._decisions import connect_ro
+from cloud.api._latest import LatestScores
 from cloud.api._models import Problem
 from cloud.api._settings import ApiSettings
 from cloud.registry import AssetRegistry, load_registry
@@ -63,14 +79,16 @@ class ApiError(Exception):
 
 @dataclasses.dataclass(slots=True)
 class Context:
-    """What every request shares: settings, registry, InfluxDB, tokens, audit log, clock."""
+    """What every request shares: settings, registry, InfluxDB, tokens, sessions, audit, clock."""
 
     settings: ApiSettings
     clock: Clock
     verifier: TokenVerifier
     audit: AuditLog
+    latest: LatestScores
     registry: AssetRegistry | None = None
     influx: InfluxClient | None = None
+    sessions: SessionSigner | None = None
 
     def assets(self) -> AssetRegistry:
         """The registry (loaded at start-up)."""
@@ -100,24 +118,37 @@ _bearer = HTTPBearer(
 )
 
 
-def require(role: Role) -> Callable[..., Principal]:
-    """A dependency that lets through tokens of `role` or higher.
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-    Raises (in the dependency):
-        ApiError: 401 without a valid Bearer token, 403 when the token's role is too low.
+
+def session_principal(request: Request, ctx: Context) -> Principal | None:
+    """Who the request's session cookie belongs to; None without a valid, unexpired one."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie or ctx.sessions is None:
+        return None
+    token_digest = ctx.sessions.open(cookie, now=ctx.clock())
+    return None if token_digest is None else ctx.verifier.verify_digest(token_digest)
+
+
+def _same_origin(request: Request) -> bool:
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+
+
+def authenticate(
+    request: Request, ctx: Context, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """The request's principal: from its Bearer token, else from its session cookie.
+
+    A cookie-authenticated request that changes state must carry `CSRF_HEADER` and come from
+    this origin (SameSite=Strict already keeps the cookie off other sites' requests).
+
+    Raises:
+        ApiError: 401 without valid credentials, 403 for a cross-site state change.
     """
-
-    def check(
-        ctx: Ctx,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> Principal:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise ApiError(
-                401,
-                "unauthorized",
-                "a Bearer token is required",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+    if credentials is not None and credentials.scheme.lower() == "bearer":
         principal = ctx.verifier.verify(credentials.credentials)
         if principal is None:
             raise ApiError(
@@ -126,6 +157,41 @@ def require(role: Role) -> Callable[..., Principal]:
                 "unknown or revoked token",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        return principal
+    principal = session_principal(request, ctx)
+    if principal is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "a Bearer token is required",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if request.method not in _SAFE_METHODS and (
+        CSRF_HEADER.lower() not in request.headers or not _same_origin(request)
+    ):
+        raise ApiError(
+            403,
+            "csrf",
+            f"a state change with the session cookie needs the {CSRF_HEADER} header "
+            "and this site's origin",
+        )
+    return principal
+
+
+def require(role: Role) -> Callable[..., Principal]:
+    """A dependency that lets through tokens of `role` or higher.
+
+    Raises (in the dependency):
+        ApiError: 401 without a valid Bearer token or session, 403 when the role is too low
+            (or for a cross-site state change with the session cookie).
+    """
+
+    def check(
+        request: Request,
+        ctx: Ctx,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Principal:
+        principal = authenticate(request, ctx, credentials)
         if not principal.role.allows(role):
             raise ApiError(
                 403,
@@ -190,6 +256,7 @@ def create_app(
     *,
     influx: InfluxClient | None = None,
     clock: Clock | None = None,
+    scores_cache_s: float = 30.0,
 ) -> FastAPI:
     """The REST API for planners (no I/O until the application starts).
 
@@ -198,6 +265,9 @@ def create_app(
         influx: An InfluxDB client to use instead of one made from `settings` (tests pass one
             with an `httpx.MockTransport`); the caller closes it.
         clock: The current time (tests pass a fixed one); default: the system's UTC clock.
+        scores_cache_s: How long a read of the fleet's latest scores (one InfluxDB query over
+            every asset) stays fresh for the fleet routes; older reads are served while one
+            re-read runs in the background (`cloud.api._latest`). 0 reads on every request.
 
     Returns:
         The application; serve it with uvicorn (`prognos api serve`).
@@ -207,20 +277,24 @@ def create_app(
         clock=clock or _utcnow,
         verifier=TokenVerifier(settings.tokens),
         audit=AuditLog(settings.audit_path),
+        latest=LatestScores(scores_cache_s),
         influx=influx,
     )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         read_tokens(settings.tokens)  # An invalid token file stops start-up with its message.
+        ctx.sessions = SessionSigner(load_session_key(session_key_path(settings.tokens)))
         ctx.registry = load_registry(settings.assets, profiles_dir=settings.profiles)
         Store(settings.db).close()  # Creates the file and its tables when missing.
         owned = ctx.influx is None
         if owned:
             ctx.influx = _influx(settings)
+        ctx.latest.prime(ctx.influx_client(), lambda: ctx.clock() - settings.scores_lookback)
         try:
             yield
         finally:
+            ctx.latest.close(settings.influx_timeout_s + 1)
             if owned and ctx.influx is not None:
                 ctx.influx.close()
                 ctx.influx = None
@@ -260,9 +334,11 @@ def create_app(
         body = Problem(error="token_file_invalid", message=str(exc))
         return JSONResponse(body.model_dump(exclude_none=True), status_code=500)
 
+    from cloud.api._fleet import router as fleet  # noqa: PLC0415 - routes need the names above
     from cloud.api._routes import register  # noqa: PLC0415 - routes need the names above
 
     register(app)
+    app.include_router(fleet, prefix=API_PREFIX)
     return app
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -16,7 +16,6 @@ from cloud.api._decisions import open_counts
 from cloud.api._influx import (
     EVERY_PATTERN,
     Aggregate,
-    ScoreRow,
     auto_every,
     every_seconds,
     latest_scores,
@@ -24,6 +23,7 @@ from cloud.api._influx import (
     score_history,
     telemetry,
 )
+from cloud.api._latest import UNSCORED, Condition, condition
 from cloud.api._models import (
     AssetDetail,
     AssetSummary,
@@ -64,23 +64,9 @@ class AssetSort(enum.StrEnum):
     CRITICALITY_DESC = "-criticality"
 
 
-def _min(values: Iterable[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return min(known) if known else None
-
-
 def _summary(
-    asset: Asset, rows: list[ScoreRow], alerts: dict[str, int], orders: dict[str, int]
+    asset: Asset, cond: Condition, alerts: Mapping[str, int], orders: Mapping[str, int]
 ) -> AssetSummary:
-    by_prob = [r for r in rows if r.fields["probability"] is not None]
-    by_health = [r for r in rows if r.fields["health"] is not None]
-    worst = (
-        max(by_prob, key=lambda r: r.fields["probability"] or 0.0)
-        if by_prob
-        else min(by_health, key=lambda r: r.fields["health"] or 0.0, default=None)
-    )
-    with_rul = [r for r in rows if r.fields["rul"] is not None]
-    shortest = min(with_rul, key=lambda r: r.fields["rul"] or 0.0, default=None)
     return AssetSummary(
         asset_id=asset.asset_id,
         site=asset.site,
@@ -91,34 +77,55 @@ def _summary(
         criticality=asset.criticality.value,
         model=asset.model,
         profile=asset.profile,
-        health=_min(r.fields["health"] for r in rows),
-        worst_probability=None if not by_prob or worst is None else worst.fields["probability"],
-        worst_target=None if worst is None else worst.target,
-        shortest_rul=None if shortest is None else shortest.fields["rul"],
-        shortest_rul_lo=None if shortest is None else shortest.fields["rul_lo"],
-        scored_at=max((r.time for r in rows), default=None),
+        health=cond.health,
+        worst_probability=cond.worst_probability,
+        worst_target=cond.worst_target,
+        shortest_rul=cond.shortest_rul,
+        shortest_rul_lo=cond.shortest_rul_lo,
+        scored_at=cond.scored_at,
         open_alerts=alerts.get(asset.asset_id, 0),
         open_work_orders=orders.get(asset.asset_id, 0),
     )
 
 
-def _sort_key(sort: AssetSort) -> tuple[str, bool]:
-    return sort.value.lstrip("-"), sort.value.startswith("-")
+def _sorted(
+    assets: list[Asset],
+    sort: AssetSort,
+    conditions: Mapping[str, Condition],
+    alerts: Mapping[str, int],
+) -> list[Asset]:
+    """`assets` in `sort` order, ties by asset id; None values last (by asset id)."""
+    name, descending = sort.value.lstrip("-"), sort.value.startswith("-")
 
-
-def _sorted(items: list[AssetSummary], sort: AssetSort) -> list[AssetSummary]:
-    name, descending = _sort_key(sort)
-
-    def value(s: AssetSummary) -> float | str | None:
+    def value(a: Asset) -> float | str | None:
+        if name == "asset_id":
+            return a.asset_id
+        if name == "site":
+            return a.site
         if name == "criticality":
-            return Criticality(s.criticality).rank
-        v: float | str | None = getattr(s, name)
+            return a.criticality.rank
+        if name == "open_alerts":
+            return alerts.get(a.asset_id, 0)
+        v: float | None = getattr(conditions.get(a.asset_id, UNSCORED), name)
         return v
 
-    known = [s for s in items if value(s) is not None]
-    unknown = [s for s in items if value(s) is None]
-    known.sort(key=lambda s: (value(s), s.asset_id), reverse=descending)
-    return known + sorted(unknown, key=lambda s: s.asset_id)
+    keyed = [(value(a), a.asset_id, a) for a in assets]
+    known = [k for k in keyed if k[0] is not None]
+    unknown = [k for k in keyed if k[0] is None]
+    known.sort(key=lambda k: (k[0], k[1]), reverse=descending)
+    unknown.sort(key=lambda k: k[1])
+    return [k[2] for k in known + unknown]
+
+
+def fleet_conditions(ctx: Context) -> Mapping[str, Condition]:
+    """Every scored asset's `Condition` from the kept read of the fleet's latest scores."""
+    return ctx.latest.snapshot(
+        ctx.influx_client(), since=lambda: ctx.clock() - ctx.settings.scores_lookback
+    ).conditions
+
+
+def _haystack(asset: Asset) -> str:
+    return f"{asset.asset_id}\n{asset.customer}\n{asset.site}\n{asset.model}".casefold()
 
 
 def _asset(ctx: Context, asset_id: str) -> Asset:
@@ -141,6 +148,13 @@ def list_assets(
     ] = None,
     criticality: Annotated[list[Criticality] | None, Query()] = None,
     team: Annotated[list[str] | None, Query()] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Text in the asset id, customer, site or model (case-insensitive)",
+        ),
+    ] = None,
     sort: AssetSort = AssetSort.ASSET_ID,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -148,8 +162,10 @@ def list_assets(
     """The fleet overview in one call: assets with their latest condition.
 
     Registry records with their latest health, worst failure probability and shortest remaining
-    life (InfluxDB ``scores`` within the look-back) and their open alerts and work orders.
+    life (InfluxDB ``scores`` within the look-back, one query for the fleet reused for a few
+    seconds) and their open alerts and work orders (read on every call).
     """
+    text = (q or "").strip().casefold()
     assets = [
         a
         for a in ctx.assets()
@@ -158,16 +174,16 @@ def list_assets(
         and (not asset_class or a.asset_class in asset_class)
         and (not criticality or a.criticality in criticality)
         and (not team or a.team in team)
+        and (not text or text in _haystack(a))
     ]
-    since = ctx.clock() - ctx.settings.scores_lookback
-    only_site = site[0] if site and len(site) == 1 else None
-    rows: dict[str, list[ScoreRow]] = defaultdict(list)
-    if assets:
-        for row in latest_scores(ctx.influx_client(), since=since, site=only_site):
-            rows[row.asset].append(row)
+    conditions = fleet_conditions(ctx) if assets else {}
     alerts, orders = open_counts(db)
-    items = _sorted([_summary(a, rows[a.asset_id], alerts, orders) for a in assets], sort)
-    return page(items[offset : offset + limit], total=len(items), limit=limit, offset=offset)
+    ordered = _sorted(assets, sort, conditions, alerts)
+    items = [
+        _summary(a, conditions.get(a.asset_id, UNSCORED), alerts, orders)
+        for a in ordered[offset : offset + limit]
+    ]
+    return page(items, total=len(ordered), limit=limit, offset=offset)
 
 
 @router.get(
@@ -192,7 +208,9 @@ def get_asset(ctx: Ctx, _user: Viewer, db: ReadDb, asset_id: str) -> AssetDetail
         )
         for r in sorted(rows, key=lambda r: (r.target, r.model_name))
     ]
-    return AssetDetail(record=asset, summary=_summary(asset, rows, alerts, orders), targets=targets)
+    return AssetDetail(
+        record=asset, summary=_summary(asset, condition(rows), alerts, orders), targets=targets
+    )
 
 
 def _range(

@@ -12,6 +12,13 @@ Rules:
 1. Roles are ordered: viewer < planner < admin; a role may do everything a lower one may.
 2. Token files are written atomically (temporary file + rename) with mode 0600.
 3. Names are unique in a file: one token per person or system.
+
+Browser sessions (the web page, `cloud.web`): logging in with a token sets a session cookie
+``v1.<token digest>.<expiry>.<HMAC-SHA256>`` signed with a key kept beside the token file
+(``<tokens>.session-key``, 0600, made on first start). A session carries the token's digest, so
+revoking the token ends every session made with it on the next request; its expiry bounds a
+stolen cookie's life. The cookie is HttpOnly and SameSite=Strict; requests that change state
+with it must also carry the ``X-Prognos-Request`` header (`cloud.api._app.require`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -30,6 +38,9 @@ from typing import Annotated, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+SESSION_COOKIE: Final = "prognos_session"
+CSRF_HEADER: Final = "X-Prognos-Request"
+"""Cookie-authenticated requests that change state must send this header (any value)."""
 TOKEN_PREFIX: Final = "prg_"  # noqa: S105 - a prefix, not a secret
 NAME_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
 
@@ -204,3 +215,80 @@ class TokenVerifier:
         self._refresh()
         entry = self._by_digest.get(digest(token))
         return None if entry is None else Principal(name=entry.name, role=entry.role)
+
+    def verify_digest(self, sha256: str) -> Principal | None:
+        """The principal whose token has this SHA-256 digest (a session's); None when unknown.
+
+        Raises:
+            TokenFileError: The token file became invalid.
+        """
+        self._refresh()
+        entry = self._by_digest.get(sha256)
+        return None if entry is None else Principal(name=entry.name, role=entry.role)
+
+
+def session_key_path(tokens: Path) -> Path:
+    """Where the session signing key of the token file `tokens` is kept."""
+    return tokens.with_name(tokens.name + ".session-key")
+
+
+def load_session_key(path: Path) -> bytes:
+    """The session signing key at `path`, made (32 random bytes, mode 0600) when missing.
+
+    Several server processes may start at once: the first creates the file, the others read it.
+
+    Raises:
+        TokenFileError: The key file cannot be read or made, or is too short.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise TokenFileError(f"{path}: cannot make the session key: {exc.strerror}") from exc
+    else:
+        with os.fdopen(fd, "wb") as f:
+            f.write(secrets.token_bytes(32).hex().encode())
+            f.flush()
+            os.fsync(f.fileno())
+    try:
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise TokenFileError(f"{path}: cannot read the session key: {exc}") from exc
+    if len(key) < 32:  # noqa: PLR2004 - 256 bits
+        raise TokenFileError(f"{path}: the session key must hold 32 bytes (64 hex digits)")
+    return key
+
+
+class SessionSigner:
+    """Signs and opens session cookies: ``v1.<digest>.<expiry epoch s>.<HMAC-SHA256 hex>``.
+
+    Args:
+        key: The signing key (`load_session_key`).
+        lifetime: How long a session lasts after login.
+    """
+
+    def __init__(self, key: bytes, lifetime: dt.timedelta = dt.timedelta(hours=12)) -> None:
+        self._key = key
+        self.lifetime = lifetime
+
+    def _mac(self, body: str) -> str:
+        return hmac.new(self._key, body.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, token: str, *, now: dt.datetime) -> str:
+        """A session cookie value for `token` (checked by the caller), valid for `lifetime`."""
+        body = f"v1.{digest(token)}.{int((now + self.lifetime).timestamp())}"
+        return f"{body}.{self._mac(body)}"
+
+    def open(self, value: str, *, now: dt.datetime) -> str | None:
+        """The token digest a session cookie carries; None when forged, malformed or expired."""
+        body, _, mac = value.rpartition(".")
+        parts = body.split(".")
+        if len(parts) != 3 or parts[0] != "v1" or not hmac.compare_digest(mac, self._mac(body)):  # noqa: PLR2004 - v1.digest.expiry
+            return None
+        try:
+            expires = int(parts[2])
+        except ValueError:
+            return None
+        return parts[1] if now.timestamp() < expires else None

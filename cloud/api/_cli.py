@@ -7,7 +7,9 @@ import datetime as dt
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
@@ -28,13 +30,8 @@ def _tokens_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="prognos api", description="The REST API for planners (docs/api.md)."
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = sub.add_parser("serve", help="serve the API with uvicorn")
+def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
+    """The server's options, shared by `prognos api serve` and `prognos serve` (the web page)."""
     serve.add_argument("--db", type=Path, required=True, help="the work-order/alert SQLite file")
     serve.add_argument("--assets", type=Path, required=True, help="the asset registry file")
     serve.add_argument("--profiles", type=Path, help="the firmware profiles folder")
@@ -58,6 +55,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--root-path", default="", help="the path prefix behind a proxy")
     serve.add_argument("--log-level", default="info", help="debug, info, warning, error")
     serve.add_argument("--log-format", choices=["console", "json"], default="console")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="prognos api", description="The REST API for planners (docs/api.md)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="serve the API with uvicorn")
+    add_serve_arguments(serve)
 
     token = sub.add_parser("token", help="add, list or revoke API tokens")
     tsub = token.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -93,19 +100,27 @@ def _settings(args: argparse.Namespace) -> ApiSettings:
     )
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415 - only the server needs it
+def serve(
+    args: argparse.Namespace,
+    make_app: Callable[[ApiSettings], Any],
+    *,
+    prog: str = "prognos api",
+) -> int:
+    """Serve the application `make_app` builds from the parsed `add_serve_arguments` options.
 
-    from cloud.api._app import create_app  # noqa: PLC0415 - keeps `token` light
+    Returns:
+        The exit code: 2 for invalid settings or token file (the message names it).
+    """
+    import uvicorn  # noqa: PLC0415 - only the server needs it
 
     configure_logging(args.log_format, args.log_level)
     try:
         settings = _settings(args)
         read_tokens(settings.tokens)
     except (ValidationError, TokenFileError) as exc:
-        print(f"prognos api: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    app = create_app(settings)
+    app = make_app(settings)
     uvicorn.run(
         app,
         host=args.host,
@@ -116,6 +131,12 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
     )
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from cloud.api._app import create_app  # noqa: PLC0415 - keeps `token` light
+
+    return serve(args, create_app)
 
 
 def _token(args: argparse.Namespace) -> int:

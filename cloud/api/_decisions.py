@@ -43,7 +43,10 @@ _TIMES = ("opened_at", "updated_at", "last_score_at", "snoozed_until", "resolved
 
 def connect_ro(path: Path) -> sqlite3.Connection:
     """A read-only connection to the store file (it must exist)."""
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    # One request at a time, on whichever worker thread FastAPI picks for each step.
+    db = sqlite3.connect(
+        f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30, check_same_thread=False
+    )
     db.row_factory = sqlite3.Row
     return db
 

@@ -29,6 +29,7 @@ from cloud.sim._trajectory import (
     FilterWearTrajectory,
     Trajectory,
     ai4i_failure_rows,
+    ai4i_row_failed,
     read_ai4i,
     read_cmapss_units,
 )
@@ -88,7 +89,18 @@ class MillGroup(AssetDefaults):
     file: Path = Field(default=DATASETS / "ai4i2020" / "ai4i2020.csv")
     count: int = Field(default=3, ge=0, le=100)
     row_s: Positive = Field(default=3600.0, description="Simulated seconds per AI4I row.")
-    history_rows: int = Field(default=240, ge=1, description="Rows replayed before the failure.")
+    history_rows: int = Field(
+        default=240,
+        ge=1,
+        description="Rows replayed before the failure, at most: the replay starts after the "
+        "machine's previous failure.",
+    )
+    min_run_rows: int = Field(
+        default=24,
+        ge=1,
+        description="Only failures at least this many rows after the previous one are replayed "
+        "(a run to failure long enough to be warned of).",
+    )
     first_failure: int = Field(
         default=0, ge=0, description="Mill i fails like the (first_failure + i)-th labelled one."
     )
@@ -247,6 +259,21 @@ class Member:
     commissioned: dt.date
 
 
+def _runs_to_failure(rows: Sequence[dict[str, str]], mills: MillGroup) -> list[int]:
+    """Labelled AI4I failures at least `min_run_rows` rows after the previous failure."""
+    failed = [i for i, row in enumerate(rows) if ai4i_row_failed(row)]
+    previous = dict(zip(failed[1:], failed, strict=False))
+    failures = [
+        f for f in ai4i_failure_rows(rows) if f - previous.get(f, -1) - 1 >= mills.min_run_rows
+    ]
+    if not failures:
+        raise FleetConfigError(
+            f"mills.min_run_rows: no labelled failure of {mills.file} comes "
+            f"{mills.min_run_rows} rows after the previous one. Got {mills.min_run_rows}."
+        )
+    return failures
+
+
 def build_fleet(config: FleetConfig, *, start: dt.date) -> list[Member]:
     """The fleet's devices, pure apart from reading the data sets named in the config.
 
@@ -308,7 +335,15 @@ def build_fleet(config: FleetConfig, *, start: dt.date) -> list[Member]:
             add(f"engine-{unit:03d}", TURBOFAN_PROFILE, trajectory, engines, "turbofan")
     if (mills := config.mills) is not None and mills.count:
         rows_ai4i = read_ai4i(mills.file)
-        failures = ai4i_failure_rows(rows_ai4i)
+        failures = _runs_to_failure(rows_ai4i, mills)
+        tool_limit = next(
+            (
+                c.threshold
+                for c in profiles[MILL_PROFILE].consumables
+                if c.name == "cutting_tool" and c.threshold is not None
+            ),
+            None,
+        )
         # Spread the mills over the file: each takes a labelled failure far from the others'.
         stride = max(1, len(failures) // max(1, mills.count))
         picks = [
@@ -321,6 +356,7 @@ def build_fleet(config: FleetConfig, *, start: dt.date) -> list[Member]:
                 mills.history_rows,
                 mills.row_s,
                 noise_sd={"air_temp_k": 0.05, "process_temp_k": 0.05},
+                tool_limit_min=tool_limit,
             )
             add(f"mill-{i:02d}", MILL_PROFILE, trajectory_m, mills, "spindle")
     if (comps := config.compressors) is not None:

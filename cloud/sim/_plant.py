@@ -269,19 +269,30 @@ class Plant:
             requests=sum(s.counts.requests for s in self.servers.values()),
         )
 
-    def write_counts(self) -> None:
-        """Rewrite ``served.json``: per device, requests, exceptions and values served."""
-        data = {
+    def counts(self) -> dict[str, object]:
+        """Per device, requests, exceptions and values served until now (a copy)."""
+        return {
             "t_sim_s": max(self.now_s(), 0.0),
             "wall_ms": round(self.now_ms()),
             "devices": {name: s.counts.as_json() for name, s in self.servers.items()},
         }
+
+    def write_counts(self, data: dict[str, object] | None = None) -> None:
+        """Rewrite ``served.json`` with `data` (default: the `counts` now)."""
+        data = self.counts() if data is None else data
         tmp = self.out_dir / "served.json.tmp"
         tmp.write_text(json.dumps(data, indent=1) + "\n")
         tmp.replace(self.out_dir / "served.json")
 
     async def stop(self) -> None:
-        """Stop every server and socat; write the final counts."""
+        """Stop every server and socat; write the final counts.
+
+        The final counts are taken before the first server stops: an answer counted while the
+        servers shut down may never reach its agent (its connection closes under it), and a
+        value the agent never read would be counted lost. What is answered after the snapshot
+        and still stored is reported as stored-not-served, never as lost.
+        """
+        final = self.counts()
         for server in self.servers.values():
             await server.stop()
         if self._socat is not None:
@@ -292,7 +303,7 @@ class Plant:
                 self._socat.kill()
                 self._socat.wait()
             self._socat = None
-        self.write_counts()
+        self.write_counts(final)
         log.info("plant_stopped", failures=len(self._failures))
 
 

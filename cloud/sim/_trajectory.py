@@ -186,6 +186,13 @@ def read_ai4i(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def ai4i_row_failed(row: Mapping[str, str]) -> bool:
+    """The machine failed on this row: ``Machine failure`` or any mode flag (RNF included)."""
+    return row["Machine failure"] == "1" or any(
+        row.get(col) == "1" for col in ("TWF", "HDF", "PWF", "OSF", "RNF")
+    )
+
+
 def ai4i_failure_rows(rows: Sequence[Mapping[str, str]]) -> list[int]:
     """Indexes of the rows with a machine failure of a known mode (TWF, HDF, PWF or OSF)."""
     return [
@@ -199,12 +206,18 @@ def ai4i_failure_rows(rows: Sequence[Mapping[str, str]]) -> list[int]:
 class Ai4iTrajectory:
     """AI4I rows `rows[start : failure_row + 1]` replayed one per `row_s`; the last one fails.
 
+    The replay starts after the machine's previous failure of any kind (`previous_failure_row`):
+    a failure inside the replayed rows would be served as a normal row and left out of the ground
+    truth, and a work order it rightly caused would be counted false.
+
     Args:
         rows: All AI4I rows (`read_ai4i`).
         failure_row: Index of a row with a labelled failure (`ai4i_failure_rows`).
-        history_rows: How many rows lead up to it.
+        history_rows: How many rows lead up to it, at most.
         row_s: Simulated seconds per row.
         noise_sd: Noise per signal.
+        tool_limit_min: The ``cutting_tool`` consumable's replacement threshold (tool wear,
+            min): each tool change's detail says when its tool reached it (``limit_t_sim_s``).
     """
 
     rows: Sequence[Mapping[str, str]]
@@ -212,11 +225,20 @@ class Ai4iTrajectory:
     history_rows: int
     row_s: float
     noise_sd: Mapping[str, float] = field(default_factory=dict)
+    tool_limit_min: float | None = None
+
+    @property
+    def previous_failure_row(self) -> int:
+        """Index of the last row before `failure_row` with a failure of any kind; -1 if none."""
+        return next(
+            (i for i in range(self.failure_row - 1, -1, -1) if ai4i_row_failed(self.rows[i])),
+            -1,
+        )
 
     @property
     def start_row(self) -> int:
-        """Index of the first row replayed."""
-        return max(0, self.failure_row - self.history_rows)
+        """Index of the first row replayed: after the previous failure, at most `history_rows`."""
+        return max(0, self.failure_row - self.history_rows, self.previous_failure_row + 1)
 
     @property
     def sample_s(self) -> float:
@@ -234,19 +256,33 @@ class Ai4iTrajectory:
             {"udi": int(row["UDI"]), "label": column},
         )
 
+    def _wear(self, i: int) -> int:
+        return int(self.rows[i]["Tool wear [min]"])
+
     @property
     def events(self) -> tuple[Event, ...]:
-        replaced = [
-            Event(
-                (i - self.start_row) * self.row_s,
-                "consumable_replaced",
-                "cutting_tool",
-                None,
-                {"wear_before_min": int(self.rows[i - 1]["Tool wear [min]"])},
+        replaced: list[Event] = []
+        since = self.start_row
+        for i in range(self.start_row + 1, self.failure_row + 1):
+            if self._wear(i) >= self._wear(i - 1):
+                continue
+            detail: dict[str, Value] = {"wear_before_min": self._wear(i - 1)}
+            limit = self.tool_limit_min
+            reached = next(
+                (j for j in range(since, i) if limit is not None and self._wear(j) >= limit), None
             )
-            for i in range(self.start_row + 1, self.failure_row + 1)
-            if int(self.rows[i]["Tool wear [min]"]) < int(self.rows[i - 1]["Tool wear [min]"])
-        ]
+            if reached is not None:
+                detail["limit_t_sim_s"] = (reached - self.start_row) * self.row_s
+            replaced.append(
+                Event(
+                    (i - self.start_row) * self.row_s,
+                    "consumable_replaced",
+                    "cutting_tool",
+                    None,
+                    detail,
+                )
+            )
+            since = i
         return (*replaced, self.failure)
 
     @property
@@ -339,15 +375,32 @@ class FilterWearTrajectory:
             return None
         return Event(self.failure_at_s, "failure", "element_overheating", 101)
 
+    def limit_reached_s(self, since_s: float, until_s: float) -> float | None:
+        """The first sample time in ``[since_s, until_s)`` whose pressure drop reaches the limit."""
+        step = math.ceil(since_s / self.sample_s)
+        while (t := step * self.sample_s) < until_s:
+            if self.filter_dp_bar(t) >= self.threshold_bar:
+                return t
+            step += 1
+        return None
+
     def replacements_until(self, horizon_s: float) -> tuple[Event, ...]:
-        """Filter replacements up to `horizon_s` (aligned to sample steps)."""
+        """Filter replacements up to `horizon_s` (aligned to sample steps).
+
+        Each one's detail holds the pressure drop before it (``dp_before_bar``) and when that
+        filter reached its replacement threshold (``limit_t_sim_s``, simulated s): the time a
+        consumable work order must come before.
+        """
         out: list[Event] = []
         k = 1
+        previous = 0.0
         while (t := math.ceil(k * self.replace_age_s / self.sample_s) * self.sample_s) < horizon_s:
-            before = self.filter_dp_bar(t - self.sample_s)
-            out.append(
-                Event(t, "consumable_replaced", "air_filter", None, {"dp_before_bar": before})
-            )
+            detail: dict[str, Value] = {"dp_before_bar": self.filter_dp_bar(t - self.sample_s)}
+            limit = self.limit_reached_s(previous, t)
+            if limit is not None:
+                detail["limit_t_sim_s"] = limit
+            out.append(Event(t, "consumable_replaced", "air_filter", None, detail))
+            previous = t
             k += 1
         return tuple(out)
 

@@ -1,4 +1,7 @@
-"""`prognos workorders`: deliver, list, show, approve, retry; the inbound endpoint; SLA checks.
+"""`prognos workorders`: deliver, list, show, approve, retry, dry-run; inbound; SLA checks.
+
+``dry-run`` replays the stored score history through the current settings (docs/workorders.md
+"Dry run").
 
 Secrets come from the environment, never the command line: ``PROGNOS_WEBHOOK_SECRET`` for the
 webhook adapter, ``PROGNOS_SERVICENOW_PASSWORD`` or ``PROGNOS_SERVICENOW_TOKEN`` for ServiceNow.
@@ -15,26 +18,43 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from cloud._logging import configure_logging
+from cloud.registry import AssetRegistry, RegistryError, load_registry
+from cloud.store import InfluxAuth, InfluxClient, InfluxError
 from cloud.workorders._adapters import ServiceNowServiceSystem, WebhookServiceSystem
 from cloud.workorders._deliver import DeliveryWorker
+from cloud.workorders._dryrun import AlertReplay, Failure, admit_openings, render_table, summarize
+from cloud.workorders._dryrun_io import (
+    FailureFileError,
+    file_failures,
+    label_failures,
+    stream_scores,
+)
 from cloud.workorders._exceptions import DeliveryError, PolicyError
 from cloud.workorders._inbound import InboundServer
 from cloud.workorders._notify import EmailNotifier, SlaTracker, WebhookNotifier
-from cloud.workorders._policy import load_policy
+from cloud.workorders._policy import ServicePolicy, load_policy, parse_span
 from cloud.workorders._poll import poll_statuses
 from cloud.workorders._state import IllegalWorkOrderTransition, WoEvent, WoState
 from cloud.workorders._store import Store
+
+if TYPE_CHECKING:
+    from cloud.scoring import ScoringConfig
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="prognos workorders", description="Work orders: the outbox to the service system."
     )
-    parser.add_argument("--db", type=Path, required=True, help="the decision-state SQLite file")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        help="the decision-state SQLite file (required, except for dry-run: its failure labels)",
+    )
     parser.add_argument(
         "--log-level", choices=["debug", "info", "warning", "error"], default="info"
     )
@@ -75,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     sla.add_argument("--mail-from", default="prognos@localhost")
     sla.add_argument("--webhook-url", help="receiver of workorder.sla_warning/escalated events")
     sla.add_argument("--every-s", type=float, default=0.0, help="repeat every N s (0: once)")
+    _add_dry_run(sub)
     return parser
 
 
@@ -242,10 +263,208 @@ def _sla(args: argparse.Namespace, store: Store) -> int:
         time.sleep(args.every_s)
 
 
-def main(argv: list[str]) -> int:
+def _time_arg(text: str) -> dt.datetime:
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 8601 time like 2026-11-23T10:00Z. Got {text!r} instead"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _span_arg(text: str) -> dt.timedelta:
+    try:
+        value = parse_span(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not isinstance(value, dt.timedelta) or value <= dt.timedelta(0):
+        raise argparse.ArgumentTypeError(f"expected a duration like '30d'. Got {text!r} instead")
+    return value
+
+
+def _add_dry_run(sub: Any) -> None:  # noqa: ANN401 - argparse's private subparsers type
+    """Add ``dry-run`` to the ``prognos workorders`` subcommands."""
+    p = sub.add_parser(
+        "dry-run",
+        help="replay stored scores through the current settings: work orders per week",
+        description=(
+            "Replay the stored score history through the current alert settings and work-order "
+            "policy; print per ISO week the alerts and work orders they would have opened and "
+            "how many came before a real failure. Nothing is stored or sent."
+        ),
+    )
+    p.add_argument("--registry", type=Path, required=True, help="asset registry (YAML or CSV)")
+    p.add_argument(
+        "--profiles",
+        type=Path,
+        default=Path("firmware_profiles"),
+        help="firmware profiles folder (default: %(default)s)",
+    )
+    p.add_argument("--config", type=Path, help="scoring config: alert levels, hysteresis, cooldown")
+    p.add_argument(
+        "--policy", type=Path, help="service policy: modes, budgets (default: DESIGN.md)"
+    )
+    p.add_argument(
+        "--from",
+        dest="start",
+        type=_time_arg,
+        help="start, inclusive (default: --to minus 90 days)",
+    )
+    p.add_argument("--to", dest="end", type=_time_arg, help="end, exclusive (default: now)")
+    p.add_argument(
+        "--lead-window",
+        type=_span_arg,
+        default=dt.timedelta(days=30),
+        help="a work order opened this long before a failure counts as before it (default 30d)",
+    )
+    p.add_argument(
+        "--work-takes",
+        type=_span_arg,
+        default=dt.timedelta(days=3),
+        help="each work order is taken as done (its alert closed) this long after (default 3d)",
+    )
+    p.add_argument(
+        "--match",
+        choices=["mode", "asset"],
+        default="mode",
+        help="mode: a failure matches work orders of its failure mode (or any, when it names "
+        "none); asset: any work order of the asset (default: %(default)s)",
+    )
+    p.add_argument(
+        "--failures",
+        type=Path,
+        action="append",
+        default=[],
+        help="more failures: CSV asset,failed_at[,failure_mode] or a plant ground_truth.jsonl "
+        "(repeatable)",
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--database", default="prognos", help="InfluxDB database (default: %(default)s)")
+    p.add_argument(
+        "--influx-url",
+        default=os.environ.get("PROGNOS_INFLUX_URL"),
+        help="default: $PROGNOS_INFLUX_URL",
+    )
+    p.add_argument("--batch-assets", type=int, default=20, help="assets per query (default 20)")
+    p.add_argument(
+        "--span", type=_span_arg, default=dt.timedelta(days=7), help="time per query (7d)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+class _UsageError(Exception):
+    """A bad option, config or input file: printed, exit 2."""
+
+
+def _dry_run_inputs(
+    args: argparse.Namespace, start: dt.datetime, end: dt.datetime
+) -> tuple[ScoringConfig, ServicePolicy, AssetRegistry, list[Failure]]:
+    """The scoring config, the policy, the registry and the failures (`_UsageError` if bad)."""
+    # Imported here: the scorer's package is heavy (pandas, models) and imports this one.
+    from cloud.scoring import ScoringConfigError, load_config  # noqa: PLC0415
+
+    if not args.influx_url:
+        raise _UsageError("prognos workorders dry-run: set PROGNOS_INFLUX_URL or --influx-url")
+    if start >= end:
+        raise _UsageError(f"prognos workorders dry-run: --from ({start}) must be before --to")
+    profiles = args.profiles if args.profiles.is_dir() else None
+    try:
+        config = load_config(args.config)
+        policy = load_policy(args.policy)
+        registry = load_registry(args.registry, profiles_dir=profiles)
+        failures: list[Failure] = []
+        for path in args.failures:
+            failures += file_failures(path)
+    except (ScoringConfigError, PolicyError, RegistryError, FailureFileError) as exc:
+        raise _UsageError(str(exc)) from None
+    if args.db is not None:
+        store = Store(args.db)
+        try:
+            failures += label_failures(store)
+        finally:
+            store.close()
+    return config, policy, registry, failures
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """Run the dry run; 0 done, 1 InfluxDB failed, 2 a usage, config or input-file error."""
+    end = args.end or dt.datetime.now(dt.UTC)
+    start = args.start or end - dt.timedelta(days=90)
+    try:
+        config, policy, registry, failures = _dry_run_inputs(args, start, end)
+    except _UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    failures = [f for f in failures if start <= f.at < end]
+    assets = {a.asset_id: a for a in registry}
+    replay = AlertReplay(
+        alert_policy=config.alert, alert_policies=config.alerts, work_takes=args.work_takes
+    )
+    started = time.monotonic()
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.monotonic()
+        if args.quiet or (now - last[0] < 1.0 and done < total):
+            return
+        last[0] = now
+        print(
+            f"dry run: {done:,}/{total:,} assets, {replay.scores:,} scores, "
+            f"{len(replay.openings):,} work orders, {now - started:.1f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    user = os.environ.get("PROGNOS_INFLUX_USER")
+    auth = InfluxAuth.basic(user, os.environ.get("PROGNOS_INFLUX_PASSWORD", "")) if user else None
+    try:
+        with InfluxClient(url=args.influx_url, database=args.database, auth=auth) as influx:
+            for score in stream_scores(
+                influx,
+                sorted(assets),
+                since=start,
+                until=end,
+                batch_assets=max(1, args.batch_assets),
+                span=args.span,
+                progress=progress,
+            ):
+                replay.feed(score)
+    except InfluxError as exc:
+        print(f"prognos workorders dry-run: reading scores failed: {exc}", file=sys.stderr)
+        return 1
+    work_orders = admit_openings(replay.openings, assets=assets, policy=policy)
+    report = summarize(
+        replay, work_orders, failures, lead_window=args.lead_window, match=args.match
+    )
+    header = {
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        "assets": len(assets),
+        "scores": replay.scores,
+        "config": str(args.config) if args.config else None,
+        "policy": str(args.policy) if args.policy else None,
+        "work_takes_h": args.work_takes.total_seconds() / 3600,
+    }
+    if args.format == "json":
+        print(json.dumps(header | report.to_dict(), indent=2))
+    else:
+        print(render_table(report, header))
+    return 0
+
+
+def main(argv: list[str]) -> int:  # noqa: PLR0911 - one return per subcommand
     """Run the command; returns the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.action == "dry-run":
+        # Every replayed alert would log a line: the dry run logs warnings unless asked for more.
+        level = "warning" if args.log_level == "info" else args.log_level
+        configure_logging(args.log_format, level)
+        return _dry_run(args)
     configure_logging(args.log_format, args.log_level)
+    if args.db is None:
+        parser.error(f"{args.action} needs --db")
     store = Store(args.db)
     try:
         if args.action == "deliver":

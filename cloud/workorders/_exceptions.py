@@ -8,7 +8,8 @@
     │   ├── ServiceUnavailableError  not sent (refused, 5xx): retry after the back-off
     │   ├── DeliveryUncertainError   may exist (timeout after sending): look up by key first
     │   └── DeliveryRejectedError    4xx: the request is wrong; dead-letter, never retry
-    └── InboundRejectedError         inbound webhook refused: signature, stale, replay, body
+    ├── InboundRejectedError         inbound webhook refused: signature, stale, replay, body
+    └── AlertConflictError           an alert kept changing under a compare-and-set: try later
 """
 
 from __future__ import annotations
@@ -69,3 +70,17 @@ class InboundRejectedError(WorkOrderError):
         super().__init__(message)
         self.reason = reason
         self.status = status
+
+
+class AlertConflictError(WorkOrderError):
+    """An alert's compare-and-set update lost every retry to other writers; nothing changed.
+
+    Attributes:
+        alert_id: The alert.
+        attempts: How many times it was tried.
+    """
+
+    def __init__(self, message: str, *, alert_id: str, attempts: int) -> None:
+        super().__init__(message)
+        self.alert_id = alert_id
+        self.attempts = attempts

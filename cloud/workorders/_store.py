@@ -1,7 +1,7 @@
 """The cloud's decision state in one SQLite file (WAL).
 
-Work orders, outbox, deliveries, alerts, feedback labels, the case library, seen webhook ids and
-sent SLA notifications.
+Work orders, outbox, deliveries, alerts (with their history), feedback labels, the case library,
+seen webhook ids and sent SLA notifications.
 
 Theory of operation
 -------------------
@@ -18,6 +18,15 @@ Rules:
 1. A work order's key is its primary key: adding the same key twice changes nothing.
 2. Work-order states change only through `cloud.workorders._state.apply`, logged in ``wo_events``.
 3. Every delivery attempt is a row in ``deliveries`` (what happened, when, why): all visible.
+4. An alert changes only through `Store.apply_alert_event` (or `Store.insert_alert` when it is
+   raised): read, the alerting table applied to the state *as stored*, and written back with
+   ``UPDATE ... WHERE version = ?`` in one ``BEGIN IMMEDIATE`` transaction, retried on a
+   conflict. Writers that read earlier (the API, the scorer's in-memory engine) therefore never
+   overwrite each other's transitions; each applied event is a row in ``alert_events``.
+
+Schema changes are additive and applied on open (`Store.__init__`): a file written by an older
+version gains the ``alerts.version`` column (existing alerts start at 0) and the
+``alert_events`` table.
 """
 
 from __future__ import annotations
@@ -34,8 +43,9 @@ from typing import Any
 import structlog
 
 from cloud.alerting import TRANSITIONS as ALERT_TRANSITIONS
-from cloud.alerting import Alert, AlertEvent, AlertState
-from cloud.alerting import apply as apply_alert
+from cloud.alerting import Alert, AlertChange, AlertEvent, AlertState, IllegalAlertTransition
+from cloud.alerting import transition as alert_transition
+from cloud.workorders._exceptions import AlertConflictError
 from cloud.workorders._guardrails import Admission
 from cloud.workorders._model import SimilarCase, WorkOrder
 from cloud.workorders._state import OPEN_STATES, TRANSITIONS, WoEvent, WoState, apply
@@ -50,6 +60,9 @@ STATUS_STATE = {
     WoEvent.CANCEL: WoState.CANCELLED,
 }
 """The state each service-system status leads to."""
+
+ALERT_CAS_ATTEMPTS = 20
+"""Compare-and-set attempts of `Store.apply_alert_event` before it gives up."""
 
 UPDATED_OK = {s: WoEvent.UPDATED in TRANSITIONS[s] for s in WoState}
 """States in which the service system holds the work order and takes updates."""
@@ -76,7 +89,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     at TEXT NOT NULL, outcome TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
     alert_id TEXT PRIMARY KEY, asset TEXT NOT NULL, target TEXT NOT NULL, state TEXT NOT NULL,
-    updated_at TEXT NOT NULL, record TEXT NOT NULL);
+    updated_at TEXT NOT NULL, record TEXT NOT NULL, version INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS alert_events (
+    id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, at TEXT NOT NULL, event TEXT NOT NULL,
+    old TEXT NOT NULL, new TEXT NOT NULL, source TEXT NOT NULL, version INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS alert_events_alert ON alert_events(alert_id, id);
 CREATE TABLE IF NOT EXISTS labels (
     key TEXT PRIMARY KEY, asset TEXT NOT NULL, profile TEXT NOT NULL, target TEXT NOT NULL,
     at TEXT NOT NULL, failure_confirmed INTEGER, root_cause TEXT NOT NULL,
@@ -149,11 +166,28 @@ class Store:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        # Used by one thread at a time, not always the same one (FastAPI runs a request's
+        # dependencies and its route on different worker threads).
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30, check_same_thread=False
+        )
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a file written by an older version up to this schema (additive only)."""
+        if "version" in self._columns("alerts"):
+            return
+        with self._tx() as db:
+            if "version" not in self._columns("alerts"):  # another process may have done it
+                db.execute("ALTER TABLE alerts ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+                log.info("store_migrated", path=str(self.path), change="alerts.version")
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def close(self) -> None:
         """Close the connection."""
@@ -562,42 +596,210 @@ class Store:
     # ---------------------------------------------------------------- alerts
 
     def save_alert(self, alert: Alert) -> None:
-        """Insert or replace an alert's record."""
-        record = json.dumps(
-            dataclasses.asdict(alert),
-            default=lambda v: v.isoformat() if isinstance(v, dt.datetime) else str(v),
-        )
+        """Insert or overwrite an alert's record as given (blind: imports and test set-up).
+
+        Live writers use `insert_alert` and `apply_alert_event`, which never lose another
+        writer's change; this one bumps the version, so their compare-and-set still holds.
+        """
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO alerts VALUES (?, ?, ?, ?, ?, ?)",
-                (
-                    alert.alert_id,
-                    alert.asset,
-                    alert.target,
-                    alert.state.value,
-                    _ts(alert.updated_at),
-                    record,
-                ),
+                "INSERT INTO alerts (alert_id, asset, target, state, updated_at, record, version) "
+                "VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (alert_id) DO UPDATE SET "
+                "state = excluded.state, updated_at = excluded.updated_at, "
+                "record = excluded.record, version = alerts.version + 1",
+                _alert_row(alert),
             )
+
+    def insert_alert(self, alert: Alert, *, source: str) -> bool:
+        """Store a newly raised alert; an alert already stored under its id is kept as it is.
+
+        Args:
+            alert: The alert the engine raised.
+            source: Who raised it (``scorer``), for the history.
+
+        Returns:
+            False when the id existed (nothing changed: the stored alert has the say).
+        """
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO alerts "
+                "(alert_id, asset, target, state, updated_at, record, version) "
+                "VALUES (?, ?, ?, ?, ?, ?, 1)",
+                _alert_row(alert),
+            )
+            if cur.rowcount == 0:
+                return False
+            db.execute(
+                "INSERT INTO alert_events (alert_id, at, event, old, new, source, version) "
+                "VALUES (?, ?, 'raise', '', ?, ?, 1)",
+                (alert.alert_id, _ts(alert.updated_at), alert.state.value, source),
+            )
+        return True
+
+    def apply_alert_event(
+        self,
+        alert_id: str,
+        event: AlertEvent,
+        *,
+        now: dt.datetime,
+        source: str,
+        until: dt.datetime | None = None,
+        reason: str | None = None,
+        observed: Alert | None = None,
+    ) -> Alert:
+        """Apply one lifecycle event to the stored alert: compare-and-set, never a lost update.
+
+        Reads the alert and its version, applies `cloud.alerting.transition` (the one table) to
+        the state *as stored now*, and writes with ``UPDATE ... WHERE version = ?`` inside one
+        ``BEGIN IMMEDIATE`` transaction, with a row in ``alert_events``. A conflict (the version
+        moved) rolls back and tries again, up to `ALERT_CAS_ATTEMPTS` times. So a planner's
+        acknowledge and the scorer's resolve that race are both applied, in some order, or the
+        second is refused because the first made it illegal.
+
+        Args:
+            alert_id: The alert.
+            event: What happened.
+            now: The current time.
+            source: Who did it (``api:alice``, ``scorer``, ``service_system``), for the history.
+            until: For snooze: when it wakes.
+            reason: Recorded on the alert (defaults to the event's name).
+            observed: The scorer's view of the alert after the change (its engine's copy): its
+                score fields (latest score, peak, opened and resolved times, reason) are kept.
+
+        Returns:
+            The alert as stored after the event.
+
+        Raises:
+            KeyError: No such alert.
+            IllegalAlertTransition: The stored state does not allow `event` (nothing changed).
+            ValueError: A snooze without a future `until`.
+            AlertConflictError: Every attempt lost to another writer.
+        """
+        for _attempt in range(ALERT_CAS_ATTEMPTS):
+            with self._tx() as db:
+                changed = self._alert_cas(
+                    db,
+                    alert_id,
+                    event,
+                    now=now,
+                    source=source,
+                    until=until,
+                    reason=reason,
+                    observed=observed,
+                )
+            if changed is not None:
+                return changed
+            log.debug("alert_version_conflict", alert=alert_id, alert_event=event.value)
+        raise AlertConflictError(
+            f"alert {alert_id!r} kept changing: {event.value!r} not applied after "
+            f"{ALERT_CAS_ATTEMPTS} attempts",
+            alert_id=alert_id,
+            attempts=ALERT_CAS_ATTEMPTS,
+        )
+
+    def save_alert_change(self, change: AlertChange, *, source: str) -> Alert | None:
+        """Store one change the alert engine made (the scorer's save path).
+
+        A raised alert is inserted (`insert_alert`); any other change is applied as its event
+        to the alert *as stored* (`apply_alert_event`, keeping the engine's score fields). When
+        the stored state no longer allows it (a planner closed the alert meanwhile), the stored
+        alert wins: the change is dropped and logged, and the engine takes the stored alert in
+        on its next ``restore``.
+
+        Returns:
+            The alert as stored after the change, or None when it was not applied.
+        """
+        alert = change.alert
+        if change.event is None:
+            return alert if self.insert_alert(alert, source=source) else None
+        try:
+            return self.apply_alert_event(
+                alert.alert_id, change.event, now=alert.updated_at, source=source, observed=alert
+            )
+        except (KeyError, IllegalAlertTransition) as exc:
+            log.info(
+                "alert_change_superseded",
+                alert=alert.alert_id,
+                alert_event=change.event.value,
+                stored=None if isinstance(exc, KeyError) else exc.state.value,
+            )
+            return None
+
+    def _alert_cas(
+        self,
+        db: sqlite3.Connection,
+        alert_id: str,
+        event: AlertEvent,
+        *,
+        now: dt.datetime,
+        source: str,
+        until: dt.datetime | None = None,
+        reason: str | None = None,
+        observed: Alert | None = None,
+    ) -> Alert | None:
+        """One compare-and-set attempt inside `db`'s transaction; None on a version conflict."""
+        row = db.execute(
+            "SELECT record, version FROM alerts WHERE alert_id = ?", (alert_id,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(alert_id)
+        stored = _alert_of(row["record"])
+        version = int(row["version"])
+        changed = alert_transition(stored, event, now=now, until=until, reason=reason)
+        if observed is not None:
+            changed = dataclasses.replace(
+                changed,
+                opened_at=observed.opened_at,
+                last_score=observed.last_score,
+                last_score_at=observed.last_score_at,
+                peak=observed.peak,
+                reason=observed.reason,
+                resolved_at=observed.resolved_at
+                if event is AlertEvent.RESOLVE
+                else changed.resolved_at,
+            )
+        cur = db.execute(
+            "UPDATE alerts SET state = ?, updated_at = ?, record = ?, version = version + 1 "
+            "WHERE alert_id = ? AND version = ?",
+            (changed.state.value, _ts(changed.updated_at), _alert_json(changed), alert_id, version),
+        )
+        if cur.rowcount != 1:
+            return None
+        db.execute(
+            "INSERT INTO alert_events (alert_id, at, event, old, new, source, version) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                alert_id,
+                _ts(now),
+                event.value,
+                stored.state.value,
+                changed.state.value,
+                source,
+                version + 1,
+            ),
+        )
+        return changed
+
+    def alert_events(self, alert_id: str) -> list[dict[str, Any]]:
+        """The lifecycle history of an alert, oldest first (one row per applied event)."""
+        rows = self._db.execute(
+            "SELECT at, event, old, new, source, version FROM alert_events "
+            "WHERE alert_id = ? ORDER BY id",
+            (alert_id,),
+        )
+        return [dict(r) for r in rows]
+
+    def get_alert(self, alert_id: str) -> tuple[Alert, int] | None:
+        """The stored alert and its version; None when unknown."""
+        row = self._db.execute(
+            "SELECT record, version FROM alerts WHERE alert_id = ?", (alert_id,)
+        ).fetchone()
+        return None if row is None else (_alert_of(row["record"]), int(row["version"]))
 
     def alerts(self) -> list[Alert]:
         """Every saved alert (for `AlertEngine.restore`), by id."""
-        out = []
-        for row in self._db.execute("SELECT record FROM alerts ORDER BY alert_id"):
-            r = json.loads(row[0])
-            times = (
-                "opened_at",
-                "updated_at",
-                "last_score_at",
-                "snoozed_until",
-                "resolved_at",
-                "closed_at",
-            )
-            for name in times:
-                r[name] = None if r.get(name) in {None, "None"} else _dt(r[name])
-            r["state"] = AlertState(r["state"])
-            out.append(Alert(**r))
-        return out
+        rows = self._db.execute("SELECT record FROM alerts ORDER BY alert_id")
+        return [_alert_of(row[0]) for row in rows]
 
     def alert_state(self, alert_id: str) -> AlertState | None:
         """The stored state of an alert; None when unknown."""
@@ -614,38 +816,11 @@ class Store:
         now: dt.datetime,
         reason: str,
     ) -> None:
-        row = db.execute(
-            "SELECT state, record FROM alerts WHERE alert_id = ?", (alert_id,)
-        ).fetchone()
-        if row is None:
-            return
-        old = AlertState(row["state"])
-        if event not in ALERT_TRANSITIONS[old]:
-            return  # Already resolved or closed: the work order's news changes nothing.
-        new = apply_alert(old, event)
-        stamp = {"resolved_at": _ts(now)} if new is AlertState.RESOLVED else {}
-        stamp |= {"closed_at": _ts(now)} if new is AlertState.CLOSED else {}
-        record = (
-            json.loads(row["record"])
-            | stamp
-            | {
-                "state": new.value,
-                "reason": reason,
-                "updated_at": _ts(now),
-            }
-        )
-        db.execute(
-            "UPDATE alerts SET state = ?, updated_at = ?, record = ? WHERE alert_id = ?",
-            (new.value, _ts(now), json.dumps(record), alert_id),
-        )
-        log.info(
-            "alert_state_changed",
-            alert=alert_id,
-            alert_event=event.value,
-            old=old.value,
-            new=new.value,
-            reason=reason,
-        )
+        # Inside the caller's BEGIN IMMEDIATE: the version cannot move between read and write.
+        state = db.execute("SELECT state FROM alerts WHERE alert_id = ?", (alert_id,)).fetchone()
+        if state is None or event not in ALERT_TRANSITIONS[AlertState(state[0])]:
+            return  # Unknown, or already resolved or closed: the work order's news changes nothing.
+        self._alert_cas(db, alert_id, event, now=now, source="work_order", reason=reason)
 
     # ---------------------------------------------------------------- feedback
 
@@ -779,6 +954,42 @@ class Store:
                 "INSERT OR IGNORE INTO sla_notifications VALUES (?, ?, ?, ?)",
                 (key, step, _ts(now), action),
             )
+
+
+_ALERT_TIMES = (
+    "opened_at",
+    "updated_at",
+    "last_score_at",
+    "snoozed_until",
+    "resolved_at",
+    "closed_at",
+)
+
+
+def _alert_json(alert: Alert) -> str:
+    return json.dumps(
+        dataclasses.asdict(alert),
+        default=lambda v: v.isoformat() if isinstance(v, dt.datetime) else str(v),
+    )
+
+
+def _alert_row(alert: Alert) -> tuple[str, str, str, str, str, str]:
+    return (
+        alert.alert_id,
+        alert.asset,
+        alert.target,
+        alert.state.value,
+        _ts(alert.updated_at),
+        _alert_json(alert),
+    )
+
+
+def _alert_of(record: str) -> Alert:
+    r = json.loads(record)
+    for name in _ALERT_TIMES:
+        r[name] = None if r.get(name) in {None, "None"} else _dt(r[name])
+    r["state"] = AlertState(r["state"])
+    return Alert(**r)
 
 
 def _missing(key: str) -> sqlite3.Row:

@@ -1,7 +1,8 @@
 """`prognos plant`, the main job, end to end against the session's real services.
 
 Three held-out C-MAPSS engines (config/plant-test.yaml: FD001 units 91, 93 and 98, the last 80
-cycles of each, one cycle per wall second, one of them over Modbus RTU on a pty) go through
+cycles of each, one cycle per wall second, one of them over Modbus RTU on a pty) and one AirTek
+compressor whose air filter wears to its limit within the run go through
 Modbus -> edge agent -> MQTT -> ingester -> InfluxDB -> scorer -> work orders -> the fake service
 system's webhook. The champions are trained without units 91-100 (cached under var/plant-cache:
 the first run on a machine trains them, a few minutes; later runs reuse them).
@@ -81,6 +82,20 @@ def test_main_job_opens_a_work_order_before_every_failure_and_loses_nothing(
     assert missed == [], report["failures"]
     assert report["share_with_work_order_before"] == 1.0
     assert all(f["lead_wall_s"] > 0 and f["delivered"] for f in failures), failures
+
+    # The compressor's air filter reached its limit after a consumable work order (the trend
+    # forecast of its pressure drop), and its readings are stored like the engines' (above).
+    filters = [c for c in report["consumables"] if c["asset"] == "compressor-01"]
+    assert filters, report["consumables"]
+    assert filters[0]["consumable"] == "air_filter"
+    assert filters[0]["limit_reached"]
+    assert filters[0]["work_order_before_limit"], filters
+    assert filters[0]["lead_sim_h"] > 0
+    served = json.loads((run_dir / "sim" / "served.json").read_text())["devices"]
+    stored = json.loads((run_dir / "stored.json").read_text())
+    assert served["compressor-01"]["good"]["fault_code"] > 0
+    assert stored["compressor-01"]["fault_code"] >= served["compressor-01"]["good"]["fault_code"]
+    assert "air_filter: 1/" in proc.stdout
 
     # The service system received them (webhook), and the figures are all there and finite.
     run = json.loads((run_dir / "plant.json").read_text())

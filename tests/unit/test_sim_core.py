@@ -29,7 +29,7 @@ from cloud.sim import (
     read_ai4i,
     read_cmapss_units,
 )
-from cloud.sim._trajectory import ai4i_failure_rows
+from cloud.sim._trajectory import ai4i_failure_rows, ai4i_row_failed
 from edge_agent._model import BlockResult, Quality
 from edge_agent._planner import compile_plan
 from edge_agent._profile import Profile, ProfileLibrary, Signal, load_profile
@@ -196,7 +196,13 @@ def test_cmapss_reader_refuses_cycles_out_of_order(tmp_path: Path) -> None:
 
 def test_ai4i_mill_replays_rows_and_fails_like_its_labelled_row(ai4i: Rows) -> None:
     """The last row replayed is the labelled failure, with the profile's mode and fault code."""
-    failure_row = next(i for i in ai4i_failure_rows(ai4i) if ai4i[i]["TWF"] == "1" and i > 300)
+    failure_row = next(
+        i
+        for i in ai4i_failure_rows(ai4i)
+        if ai4i[i]["TWF"] == "1"
+        and i > 300
+        and not any(ai4i_row_failed(r) for r in ai4i[i - 100 : i])
+    )
     mill = Ai4iTrajectory(ai4i, failure_row, history_rows=100, row_s=60)
     assert mill.failure.t_s == 100 * 60
     assert (mill.failure.name, mill.failure.fault_code) == ("tool_wear_failure", 1)
@@ -214,9 +220,20 @@ def test_ai4i_mill_replays_rows_and_fails_like_its_labelled_row(ai4i: Rows) -> N
     )
 
 
+def _longest_run(ai4i: Rows) -> int:
+    """The labelled failure with the most failure-free rows before it (238, with tool changes)."""
+    return max(
+        ai4i_failure_rows(ai4i),
+        key=lambda f: (
+            Ai4iTrajectory(ai4i, f, history_rows=1000, row_s=1).failure_row
+            - Ai4iTrajectory(ai4i, f, history_rows=1000, row_s=1).start_row
+        ),
+    )
+
+
 def test_ai4i_tool_changes_are_consumable_replacements(ai4i: Rows) -> None:
     """Wherever tool wear drops from one row to the next, a cutting_tool replacement happens."""
-    failure_row = ai4i_failure_rows(ai4i)[10]
+    failure_row = _longest_run(ai4i)
     mill = Ai4iTrajectory(ai4i, failure_row, history_rows=400, row_s=1)
     replaced = [e for e in mill.events if e.kind == "consumable_replaced"]
     start = mill.start_row
@@ -243,6 +260,11 @@ def test_compressor_filter_wears_past_its_threshold_and_is_replaced() -> None:
     assert rising == sorted(rising)
     assert rising[-1] >= 0.05
     assert float(replacements[0].detail["dp_before_bar"]) >= 0.05
+    limit = float(replacements[0].detail["limit_t_sim_s"])
+    assert filt.filter_dp_bar(limit) >= 0.05 > filt.filter_dp_bar(limit - 3600)
+    assert limit < first
+    second = float(replacements[1].detail["limit_t_sim_s"])
+    assert first < second < replacements[1].t_s
     assert filt.filter_dp_bar(first) < 0.02
     assert filt.values_at(first - 3600)["air_filter_warning"] is True
     assert filt.values_at(first)["air_filter_warning"] is False
@@ -396,3 +418,29 @@ def test_signals_in_names_the_values_a_request_covers() -> None:
     assert image.signals_in("input", 0, 6) == ["altitude_kft", "mach", "throttle_resolver_angle"]
     assert image.signals_in("input", 1, 4) == ["mach"]
     assert image.signals_in("holding", 0, 100) == []
+
+
+def test_an_ai4i_replay_starts_after_the_machines_previous_failure(ai4i: Rows) -> None:
+    """No failure of any kind is served as a normal row before the one that ends the replay."""
+    failures = ai4i_failure_rows(ai4i)
+    row = next(f for f in failures[1:] if any(ai4i_row_failed(r) for r in ai4i[f - 50 : f]))
+    mill = Ai4iTrajectory(ai4i, row, history_rows=50, row_s=60)
+    assert mill.start_row > row - 50
+    assert ai4i_row_failed(ai4i[mill.start_row - 1])
+    assert not any(ai4i_row_failed(r) for r in ai4i[mill.start_row : row])
+
+
+def test_a_tool_change_says_when_its_tool_reached_the_wear_limit(ai4i: Rows) -> None:
+    """``limit_t_sim_s`` is the first row of that tool's life at or past the limit."""
+    failure_row = _longest_run(ai4i)
+    mill = Ai4iTrajectory(ai4i, failure_row, history_rows=400, row_s=1, tool_limit_min=200)
+    changes = [e for e in mill.events if e.kind == "consumable_replaced"]
+    with_limit = [e for e in changes if "limit_t_sim_s" in e.detail]
+    assert with_limit
+    for event in with_limit:
+        reached = mill.start_row + int(float(event.detail["limit_t_sim_s"]))
+        assert int(ai4i[reached]["Tool wear [min]"]) >= 200
+        assert int(ai4i[reached - 1]["Tool wear [min]"]) < 200
+    for event in changes:
+        if "limit_t_sim_s" not in event.detail:
+            assert int(event.detail["wear_before_min"]) < 200

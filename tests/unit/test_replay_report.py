@@ -1,0 +1,108 @@
+"""The replay report's pure core: consumables forecast before their limit, and their lead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloud._replay_report import (
+    ReportInputs,
+    WorkOrderRow,
+    build_report,
+    by_consumable,
+    consumable_rows,
+    format_report,
+)
+
+SPEED = 3600.0
+"""One simulated hour per wall second: a wall ms is a simulated hour / 1000."""
+START_MS = 1_000_000
+
+
+def _replaced(asset: str, t_h: float, limit_h: float | None) -> dict[str, Any]:
+    detail: dict[str, Any] = {"dp_before_bar": 0.054}
+    if limit_h is not None:
+        detail["limit_t_sim_s"] = limit_h * 3600
+    return {
+        "event": "consumable_replaced",
+        "asset": asset,
+        "profile": "airtek_sc75_4.2",
+        "consumable": "air_filter",
+        "t_sim_s": t_h * 3600,
+        "wall_ms": START_MS + round(t_h * 1000),
+        "detail": detail,
+    }
+
+
+def _forecast(asset: str, at_h: float, consumable: str = "air_filter") -> WorkOrderRow:
+    return WorkOrderRow(
+        key=f"wo-{asset}-{at_h}",
+        asset=asset,
+        kind="prediction",
+        created_ms=START_MS + round(at_h * 1000),
+        state="created",
+        delivered=True,
+        consumable=consumable,
+    )
+
+
+def _inputs(truth: list[dict[str, Any]], work_orders: list[WorkOrderRow]) -> ReportInputs:
+    return ReportInputs(
+        manifest={"clock": {"speed": SPEED, "wall_start_ms": START_MS}, "devices": []},
+        ground_truth=truth,
+        served={},
+        stored={},
+        outbox_left=0,
+        work_orders=work_orders,
+        run={"started_ms": START_MS, "stopped_ms": START_MS + 300_000},
+    )
+
+
+def test_a_forecast_before_the_limit_counts_with_its_lead_to_the_limit() -> None:
+    """Lead = limit - first forecast since the previous replacement, in simulated hours."""
+    truth = [_replaced("compressor-01", 210, 200), _replaced("compressor-01", 420, 410)]
+    wos = [
+        _forecast("compressor-01", 150),
+        _forecast("compressor-01", 205),  # after the first limit: not before it
+        _forecast("compressor-01", 380),
+    ]
+    rows = consumable_rows(_inputs(truth, wos), SPEED)
+    assert [r["work_order_before_limit"] for r in rows] == [True, True]
+    assert [round(r["lead_sim_h"], 3) for r in rows] == [50.0, 30.0]
+
+
+def test_a_limit_without_a_forecast_is_a_miss_and_other_assets_do_not_count() -> None:
+    """A forecast for another asset, another consumable, or a rule work order is not one."""
+    truth = [_replaced("compressor-01", 210, 200), _replaced("compressor-02", 100, None)]
+    wos = [
+        _forecast("compressor-02", 150),
+        _forecast("compressor-01", 150, consumable="oil_filter"),
+        WorkOrderRow(
+            key="wo-rule",
+            asset="compressor-01",
+            kind="rule",
+            created_ms=START_MS + 150_000,
+            state="created",
+            delivered=True,
+            consumable="air_filter",
+        ),
+    ]
+    rows = consumable_rows(_inputs(truth, wos), SPEED)
+    assert rows[0]["asset"] == "compressor-02"
+    assert not rows[0]["limit_reached"]
+    assert rows[1]["work_order_before_limit"] is False
+    assert rows[1]["lead_sim_h"] is None
+    summary = by_consumable(rows)["air_filter"]
+    assert (summary["replacements"], summary["limit_reached"]) == (2, 1)
+    assert (summary["with_work_order_before_limit"], summary["share"]) == (0, 0.0)
+
+
+def test_the_report_lists_each_consumable_with_its_lead() -> None:
+    """The text names the asset, the consumable and the lead time."""
+    truth = [_replaced("compressor-01", 210, 200)]
+    report = build_report(_inputs(truth, [_forecast("compressor-01", 160)]))
+    assert report["by_consumable"]["air_filter"]["median_lead_sim_h"] == 40.0
+    text = format_report(report)
+    assert "compressor-01" in text
+    assert "air_filter" in text
+    assert "lead 40.0 h sim" in text
+    assert "air_filter: 1/1 reached their limit with a work order before it" in text
