@@ -9,7 +9,7 @@ from models._consumable import (
     simulate_filter_dp,
     train_tool_wear,
 )
-from models._explain import Contribution, Explanation, explain
+from models._explain import Contribution, Explanation, explain, explain_many
 from models._failure import (
     FailureClassifier,
     HorizonFailureModel,
@@ -36,6 +36,7 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "DataSource",
     "evaluate_cmapss_rul",
     "explain",
+    "explain_many",
     "Explanation",
     "FailureClassifier",
     "feature_names",

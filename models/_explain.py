@@ -180,12 +180,25 @@ def contributions(
     if len(row) != 1:
         raise ValueError(f"explain one row at a time, got {len(row)}")
     columns = list(row.columns)
+    base = _base(background, columns)
+    position, paths = _paths(row.to_numpy(dtype=float)[0], base, n_permutations, random_state)
+    out = np.asarray(predict(pd.DataFrame(paths.reshape(-1, len(columns)), columns=columns)))
+    phi, prediction, reference = _credit(out.astype(float).reshape(paths.shape[:3]), position)
+    return pd.Series(phi, index=columns, name="contribution"), prediction, reference
+
+
+def _base(background: pd.DataFrame, columns: list[str]) -> np.ndarray:
     missing = [c for c in columns if c not in background.columns]
     if missing or len(background) == 0:
         raise ValueError(f"background is empty or lacks columns {missing}")
-    d = len(columns)
-    x = row.to_numpy(dtype=float)[0]
-    base = background[columns].to_numpy(dtype=float)
+    return background[columns].to_numpy(dtype=float)
+
+
+def _paths(
+    x: np.ndarray, base: np.ndarray, n_permutations: int, random_state: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The switch position of each feature per order ``(P, d)``, and the rows ``(P, B, d+1, d)``."""
+    d = len(x)
     rng = np.random.default_rng(random_state)
     half = max(1, math.ceil(n_permutations / 2))
     forward = np.array([rng.permutation(d) for _ in range(half)])
@@ -195,14 +208,16 @@ def contributions(
     steps = np.arange(d + 1)
     switched = position[:, None, :] < steps[None, :, None]  # (P, d+1, d)
     paths = np.where(switched[:, None, :, :], x, base[None, :, None, :])  # (P, B, d+1, d)
-    flat = pd.DataFrame(paths.reshape(-1, d), columns=columns)
-    out = np.asarray(predict(flat), dtype=float).reshape(paths.shape[:3])
+    return position, paths
+
+
+def _credit(out: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Contributions, prediction and reference from the outputs ``(P, B, d+1)`` along the paths."""
+    d = out.shape[2] - 1
     deltas = np.diff(out, axis=2)  # (P, B, d): credit of the feature switched at each step
     credited = np.take_along_axis(deltas, np.broadcast_to(position[:, None, :], deltas.shape), 2)
     phi = credited.mean(axis=(0, 1))
-    prediction = float(out[0, 0, d])
-    reference = float(out[:, :, 0].mean())
-    return pd.Series(phi, index=columns, name="contribution"), prediction, reference
+    return phi, float(out[0, 0, d]), float(out[:, :, 0].mean())
 
 
 def explain(
@@ -255,23 +270,120 @@ def explain(
     ('a', 10.5)
     """
     fn = predict if predict is not None else default_predict(model)
+    background = _background(model, background, max_background, random_state)
+    phi, prediction, reference = contributions(
+        fn, row, background, n_permutations=n_permutations, random_state=random_state
+    )
+    means = background[list(row.columns)].astype(float).mean(skipna=True)
+    return _explanation(phi, prediction, reference, row=row.iloc[0], means=means, top_k=top_k)
+
+
+def explain_many(
+    model: Any,  # noqa: ANN401 - any fitted model
+    rows: pd.DataFrame,
+    background: pd.DataFrame | None = None,
+    *,
+    top_k: int = 5,
+    n_permutations: int = 8,
+    max_background: int = 50,
+    predict: Predict | None = None,
+    random_state: int = 0,
+    chunk_rows: int = 10_000,
+) -> list[Explanation]:
+    """`explain` of every row of `rows`, with the model called on many rows' paths at once.
+
+    The result equals ``[explain(model, rows.iloc[[i]], ...) for i in range(len(rows))]`` for
+    any model whose output for a row does not depend on the other rows of the call (every
+    scikit-learn predictor): the paths are the same, only the calls are fewer. The paths of
+    whole rows go to `predict` in calls of about `chunk_rows` rows (memory stays bounded).
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        The rows scored; columns are the features.
+    chunk_rows : int
+        Path rows per `predict` call (at least one explained row's paths per call). Boosted
+        trees predict tree by tree over all rows of a call: about 10,000 rows keep those rows
+        in the CPU cache (measured: 2-3x faster per row than 50,000, and than 1,000).
+    model, background, top_k, n_permutations, max_background, predict, random_state
+        As for `explain`.
+
+    Returns
+    -------
+    list of Explanation
+        One per row of `rows`, in order.
+    """
+    fn = predict if predict is not None else default_predict(model)
+    background = _background(model, background, max_background, random_state)
+    columns = list(rows.columns)
+    base = _base(background, columns)
+    means = background[columns].astype(float).mean(skipna=True)
+    values = rows.to_numpy(dtype=float)
+    out: list[Explanation] = []
+    pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+    size = 0
+
+    def flush() -> None:
+        block = np.concatenate([paths.reshape(-1, len(columns)) for _, _, paths in pending])
+        outputs = np.asarray(fn(pd.DataFrame(block, columns=columns)), dtype=float)
+        start = 0
+        for i, position, paths in pending:
+            n = paths.shape[0] * paths.shape[1] * paths.shape[2]
+            phi, prediction, reference = _credit(
+                outputs[start : start + n].reshape(paths.shape[:3]), position
+            )
+            start += n
+            series = pd.Series(phi, index=columns, name="contribution")
+            out.append(
+                _explanation(
+                    series, prediction, reference, row=rows.iloc[i], means=means, top_k=top_k
+                )
+            )
+        pending.clear()
+
+    for i in range(len(rows)):
+        position, paths = _paths(values[i], base, n_permutations, random_state)
+        pending.append((i, position, paths))
+        size += paths.shape[0] * paths.shape[1] * paths.shape[2]
+        if size >= chunk_rows:
+            flush()
+            size = 0
+    if pending:
+        flush()
+    return out
+
+
+def _background(
+    model: Any,  # noqa: ANN401 - any fitted model
+    background: pd.DataFrame | None,
+    max_background: int,
+    random_state: int,
+) -> pd.DataFrame:
     if background is None:
         background = getattr(model, "background_", None)
         if not isinstance(background, pd.DataFrame):
             raise ValueError(f"{type(model).__name__} keeps no background_: pass background=")
     if len(background) > max_background:
         background = background.sample(n=max_background, random_state=random_state)
-    phi, prediction, reference = contributions(
-        fn, row, background, n_permutations=n_permutations, random_state=random_state
-    )
+    return background
+
+
+def _explanation(
+    phi: pd.Series,
+    prediction: float,
+    reference: float,
+    *,
+    row: pd.Series,
+    means: pd.Series,
+    top_k: int,
+) -> Explanation:
     order = phi.abs().sort_values(ascending=False, kind="stable").index
     kept = list(order[: max(0, top_k)])
-    means = background[list(row.columns)].astype(float).mean(skipna=True)
     listed = tuple(
         Contribution(
             feature=str(name),
             contribution=float(phi[name]),
-            value=_json_float(float(row[name].iloc[0])),
+            value=_json_float(float(row[name])),
             reference=_json_float(float(means[name])),
         )
         for name in kept

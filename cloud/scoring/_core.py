@@ -32,8 +32,8 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -42,7 +42,14 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from cloud.scoring._config import ModelPlan, ProfilePlan, ScoringConfig
 from cloud.workorders import Evidence
-from models import ConsumableLifeModel, FeatureSpec, LoadedModel, explain, window_features
+from models import (
+    ConsumableLifeModel,
+    FeatureSpec,
+    LoadedModel,
+    explain,
+    explain_many,
+    window_features,
+)
 
 TAG_COLUMNS: Final = frozenset({"site", "gateway", "asset", "model"})
 """Columns of a telemetry query that are tags, not signals."""
@@ -401,17 +408,26 @@ def _score(ctx: _Ctx, mp: ModelPlan, version: str, health: float, **values: Any)
     )
 
 
-def _rul(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
-    pipe = loaded.estimator
+def _rul_row(loaded: LoadedModel, window: pd.DataFrame) -> pd.DataFrame:
     try:
-        features = pipe.transform_window(window)
+        row: pd.DataFrame = loaded.estimator.transform_window(window)
     except KeyError:
         raise _ModelSkip("missing_signals") from None
-    pred = pipe.predict_window(window, mp.coverage)
+    return row
+
+
+def _rul_score(
+    ctx: _Ctx,
+    mp: ModelPlan,
+    loaded: LoadedModel,
+    window: pd.DataFrame,
+    *,
+    pred: tuple[float, float, float],
+    explanation: dict[str, Any],
+) -> Score:
     h = ctx.plan.cycle_h
-    rul, lo, hi = pred["rul"] * h, pred["rul_lo"] * h, pred["rul_hi"] * h
+    rul, lo, hi = (x * h for x in pred)
     ref_h = mp.health_ref.total_seconds() / 3600 if mp.health_ref else RUL_CAP_CYCLES * h
-    explanation = _explain(pipe.regressor_, features, pipe.background_, ctx.config)
     explanation["unit"] = "cycles"
     return _score(
         ctx,
@@ -426,18 +442,45 @@ def _rul(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) ->
     )
 
 
-def _horizon(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
-    model = loaded.estimator
-    names = [str(n) for n in model.feature_names_in_]
+def _rul_predict(loaded: LoadedModel, rows: pd.DataFrame, coverage: float) -> np.ndarray:
+    """``(n, 3)``: rul, rul_lo, rul_hi in cycles, as `models.RulPipeline.predict_window`."""
+    regressor = loaded.estimator.regressor_
+    rul = np.asarray(regressor.predict(rows), dtype=float)
+    interval = np.asarray(regressor.predict_interval(rows, coverage), dtype=float)
+    return np.column_stack([rul, interval])
+
+
+def _rul(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
+    row = _rul_row(loaded, window)
+    pred = _rul_predict(loaded, row, mp.coverage)[0]
+    pipe = loaded.estimator
+    explanation = _explain(pipe.regressor_, row, pipe.background_, ctx.config)
+    values = (pred[0], pred[1], pred[2])
+    return _rul_score(ctx, mp, loaded, window, pred=values, explanation=explanation)
+
+
+def _horizon_row(loaded: LoadedModel, window: pd.DataFrame) -> pd.DataFrame:
+    names = [str(n) for n in loaded.estimator.feature_names_in_]
     try:
         row = window_features(window, specs_from_names(names))[names]
     except KeyError:
         raise _ModelSkip("missing_signals") from None
-    proba = model.predict_proba(row).iloc[0]
+    return row.reset_index(drop=True)
+
+
+def _horizon_score(
+    ctx: _Ctx,
+    mp: ModelPlan,
+    loaded: LoadedModel,
+    window: pd.DataFrame,
+    *,
+    proba: pd.Series,
+    explanation: dict[str, Any],
+) -> Score:
+    model = loaded.estimator
     h = ctx.plan.cycle_h
     p = float(proba[float(model.score_horizon)])
-    extra = {f"p_within_{float(n) * h:g}h": float(v) for n, v in proba.items()}
-    explanation = _explain(model, row.reset_index(drop=True), None, ctx.config)
+    extra = {f"p_within_{float(cast('float', n)) * h:g}h": float(v) for n, v in proba.items()}
     return _score(
         ctx,
         mp,
@@ -451,10 +494,16 @@ def _horizon(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame
     )
 
 
-def _failure(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
-    model = loaded.estimator
+def _horizon(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
+    row = _horizon_row(loaded, window)
+    proba = loaded.estimator.predict_proba(row).iloc[0]
+    explanation = _explain(loaded.estimator, row, None, ctx.config)
+    return _horizon_score(ctx, mp, loaded, window, proba=proba, explanation=explanation)
+
+
+def _failure_row(mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> pd.DataFrame:
     latest = _latest_row(window)
-    names = [str(n) for n in model.feature_names_in_]
+    names = [str(n) for n in loaded.estimator.feature_names_in_]
     if mp.derive == "ai4i":
         row = ai4i_row(latest)
     else:
@@ -463,10 +512,19 @@ def _failure(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame
         row = pd.DataFrame([{n: float(latest[n]) for n in names}])
     if any(n not in row.columns for n in names):
         raise _ModelSkip("missing_signals")
-    row = row[names]
-    p = float(model.predict_proba(row)[0, 1])
+    return row[names]
+
+
+def _failure_score(
+    ctx: _Ctx,
+    mp: ModelPlan,
+    loaded: LoadedModel,
+    window: pd.DataFrame,
+    *,
+    p: float,
+    explanation: dict[str, Any],
+) -> Score:
     assert mp.horizon is not None  # noqa: S101 - the config validator requires it
-    explanation = _explain(model, row, None, ctx.config)
     return _score(
         ctx,
         mp,
@@ -477,6 +535,13 @@ def _failure(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame
         explanation=explanation,
         evidence=evidence_from(explanation, window, hours_per_axis_hour=1.0, units=ctx.units),
     )
+
+
+def _failure(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
+    row = _failure_row(mp, loaded, window)
+    p = float(loaded.estimator.predict_proba(row)[0, 1])
+    explanation = _explain(loaded.estimator, row, None, ctx.config)
+    return _failure_score(ctx, mp, loaded, window, p=p, explanation=explanation)
 
 
 def since_replacement(series: pd.Series, threshold: float, *, rising: bool) -> pd.Series:
@@ -669,3 +734,266 @@ def _run_models(
             # incompatible version): counted and logged by the shell, never a crash.
             skips.append((mp.model_name, "model_error"))
     return scores, skips
+
+
+# ----------------------------------------------------------------------------- many assets at once
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AssetInput:
+    """One asset of a batch: what `score_asset` takes, minus the shared models, config and now."""
+
+    asset: str
+    site: str
+    plan: ProfilePlan | None
+    raw: pd.DataFrame
+    raw_long: pd.DataFrame | None = None
+    consumables: Sequence[ConsumableSpec] = ()
+    units: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(slots=True)
+class _Job:
+    """One model on one asset's window: a feature row waiting for the batch's inference."""
+
+    ctx: _Ctx
+    mp: ModelPlan
+    loaded: LoadedModel | None
+    window: pd.DataFrame
+    row: pd.DataFrame | None = None
+    item: ConsumableSpec | None = None
+    result: Score | str | None = None  # the score, or the skip reason
+
+
+@dataclasses.dataclass(slots=True)
+class _Asset:
+    ctx: _Ctx
+    slots: list[Score | str | _Job]  # in plan order: a score, a skip reason, or a job
+    names: list[str]  # the model_name of each slot
+    hours_now: float | None
+
+
+@dataclasses.dataclass(slots=True)
+class Batch:
+    """Assets whose features are computed (`prepare_batch`) and whose inference is due."""
+
+    entries: list[AssetOutcome | _Asset]
+    jobs: dict[tuple[object, ...], list[_Job]]
+
+    @property
+    def rows(self) -> int:
+        """Feature rows waiting for inference."""
+        return sum(len(j) for j in self.jobs.values())
+
+
+def prepare_batch(
+    items: Sequence[AssetInput],
+    *,
+    models: Mapping[str, LoadedModel],
+    config: ScoringConfig,
+    now: dt.datetime,
+) -> Batch:
+    """The features phase of a pass: each asset's window and each model's feature row.
+
+    `infer_batch` then runs each model once over the rows of every asset. Together they give
+    exactly what `score_asset` gives asset by asset (tested): the same rows go through the same
+    models, only in fewer calls.
+    """
+    batch = Batch(entries=[], jobs={})
+    for item in items:
+        if item.plan is None:
+            batch.entries.append(AssetOutcome(item.asset, skipped="no_plan"))
+            continue
+        plan = item.plan
+        window, reason = prepare_window(item.raw, plan, now=now)
+        if reason is not None:
+            batch.entries.append(AssetOutcome(item.asset, skipped=reason))
+            continue
+        ctx = _Ctx(item.asset, item.site, _window_end(item.raw), plan, config, item.units or {})
+        entry = _Asset(ctx, [], [], hours_from(window, plan))
+        by_name = {c.name: c for c in item.consumables}
+        long_window: pd.DataFrame | None = None
+        for mp in plan.models:
+            entry.names.append(mp.model_name)
+            try:
+                if mp.kind in {"consumable", "consumable_online"}:
+                    if long_window is None:
+                        long_window = (
+                            window
+                            if item.raw_long is None
+                            else prepare_window(item.raw_long, plan, now=now)[0]
+                        )
+                    loaded = _champion(models, mp) if mp.kind == "consumable" else None
+                    job = _Job(ctx, mp, loaded, long_window, item=by_name.get(mp.target))
+                    key: tuple[object, ...] = (mp.kind, id(job))  # fitted per asset
+                else:
+                    loaded = _champion(models, mp)
+                    row = _feature_row(mp, loaded, window)
+                    job = _Job(ctx, mp, loaded, window, row=row)
+                    key = (mp.kind, loaded.name, loaded.version, mp.coverage, tuple(row.columns))
+            except _ModelSkip as skip:
+                entry.slots.append(skip.reason)
+                continue
+            except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+                entry.slots.append("model_error")  # as `_run_models`
+                continue
+            entry.slots.append(job)
+            batch.jobs.setdefault(key, []).append(job)
+        batch.entries.append(entry)
+    return batch
+
+
+def infer_batch(batch: Batch) -> list[AssetOutcome]:
+    """The inference phase: each model once over its rows of every asset, then the scores.
+
+    A batch call that fails (a row the model cannot take) is redone row by row, so only the
+    assets at fault get ``model_error``, as with `score_asset`.
+    """
+    for key, jobs in batch.jobs.items():
+        if key[0] in {"consumable", "consumable_online"}:
+            for job in jobs:
+                _run_one(job)
+            continue
+        try:
+            _run_many(jobs)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            for job in jobs:
+                _run_one(job)
+    out: list[AssetOutcome] = []
+    for entry in batch.entries:
+        if isinstance(entry, AssetOutcome):
+            out.append(entry)
+            continue
+        scores: list[Score] = []
+        skips: list[tuple[str, str]] = []
+        for name, slot in zip(entry.names, entry.slots, strict=True):
+            result = slot.result if isinstance(slot, _Job) else slot
+            if isinstance(result, Score):
+                scores.append(result)
+            else:
+                skips.append((name, result or "model_error"))
+        out.append(
+            AssetOutcome(
+                entry.ctx.asset,
+                scores=tuple(scores),
+                model_skips=tuple(skips),
+                hours_now=entry.hours_now,
+                ts=entry.ctx.ts,
+            )
+        )
+    return out
+
+
+def score_batch(
+    items: Sequence[AssetInput],
+    *,
+    models: Mapping[str, LoadedModel],
+    config: ScoringConfig,
+    now: dt.datetime,
+) -> list[AssetOutcome]:
+    """`prepare_batch` then `infer_batch`: the outcomes of `items`, in order."""
+    return infer_batch(prepare_batch(items, models=models, config=config, now=now))
+
+
+def _feature_row(mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> pd.DataFrame:
+    if mp.kind == "rul":
+        return _rul_row(loaded, window)
+    if mp.kind == "horizon_failure":
+        return _horizon_row(loaded, window)
+    return _failure_row(mp, loaded, window)
+
+
+def _run_one(job: _Job) -> None:
+    """One job alone, by the per-asset runners (the fallback, and the consumables)."""
+    try:
+        if job.mp.kind in {"consumable", "consumable_online"}:
+            job.result = _consumable(job.ctx, job.mp, job.loaded, job.window, job.item)
+            return
+        assert job.loaded is not None  # noqa: S101 - model kinds always have their champion
+        runner = {"rul": _rul, "horizon_failure": _horizon, "failure": _failure}[job.mp.kind]
+        job.result = runner(job.ctx, job.mp, job.loaded, job.window)
+    except _ModelSkip as skip:
+        job.result = skip.reason
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        job.result = "model_error"
+
+
+def _score_horizon(model: Any) -> Callable[[pd.DataFrame], np.ndarray]:  # noqa: ANN401
+    """``model.score`` of a `models.HorizonFailureModel`, skipping the horizons after its own.
+
+    ``score`` is the running maximum of P(fail within h) up to ``score_horizon``: the longer
+    horizons never change it, so they are not computed (a quarter of the explanation's trees with
+    the default horizons 10, 20, 30, 50). Equal to ``score`` row for row (tested through
+    `score_batch` against `score_asset`, which explains with ``score``).
+    """
+    horizons = [h for h in model.horizons_ if h <= float(model.score_horizon)]
+    names = list(model.feature_names_in_)
+
+    def predict(X: pd.DataFrame) -> np.ndarray:  # noqa: N803 - scikit-learn's name
+        frame = X[names].reset_index(drop=True)
+        stacked = pd.concat([frame.assign(horizon=h) for h in horizons], ignore_index=True)
+        p = model.classifier_.predict_proba(stacked)[:, 1].reshape(len(horizons), len(frame)).T
+        out: np.ndarray = np.maximum.accumulate(p, axis=1)[:, -1]
+        return out
+
+    return predict
+
+
+def _run_many(jobs: Sequence[_Job]) -> None:
+    """Jobs of one model: one predict call and one explanation pass over all their rows."""
+    first = jobs[0]
+    loaded, mp, cfg = first.loaded, first.mp, first.ctx.config
+    assert loaded is not None  # noqa: S101 - model kinds have their champion
+    assert first.row is not None  # noqa: S101 - and their feature row
+    rows = pd.DataFrame(
+        np.vstack([job.row.to_numpy(dtype=float) for job in jobs if job.row is not None]),
+        columns=first.row.columns,
+    )
+    model = loaded.estimator
+
+    def explained(
+        of: Any,  # noqa: ANN401 - any fitted model
+        background: pd.DataFrame | None,
+        predict: Callable[[pd.DataFrame], np.ndarray] | None = None,
+    ) -> list[dict[str, Any]]:
+        # As `_explain` for one row, for every row: same paths, fewer predict calls.
+        return [
+            e.to_dict()
+            for e in explain_many(
+                of,
+                rows,
+                background,
+                predict=predict,
+                top_k=cfg.explain.top_k,
+                n_permutations=cfg.explain.n_permutations,
+                max_background=cfg.explain.max_background,
+            )
+        ]
+
+    if mp.kind == "rul":
+        pred = _rul_predict(loaded, rows, mp.coverage)
+        explanations = explained(model.regressor_, model.background_)
+        for i, job in enumerate(jobs):
+            values = (pred[i, 0], pred[i, 1], pred[i, 2])
+            job.result = _rul_score(
+                job.ctx, mp, loaded, job.window, pred=values, explanation=explanations[i]
+            )
+    elif mp.kind == "horizon_failure":
+        proba = model.predict_proba(rows)
+        explanations = explained(model, None, predict=_score_horizon(model))
+        for i, job in enumerate(jobs):
+            job.result = _horizon_score(
+                job.ctx,
+                mp,
+                loaded,
+                job.window,
+                proba=proba.iloc[i],
+                explanation=explanations[i],
+            )
+    else:
+        p = np.asarray(model.predict_proba(rows), dtype=float)[:, 1]
+        explanations = explained(model, None)
+        for i, job in enumerate(jobs):
+            job.result = _failure_score(
+                job.ctx, mp, loaded, job.window, p=float(p[i]), explanation=explanations[i]
+            )

@@ -149,7 +149,7 @@ class Decider:
             changes = self.engine.observe(asset.asset_id, target, top.ts, top.risk, now=now)
             for change in changes:
                 done.alert_changes += 1
-                self.store.save_alert(change.alert)
+                self.store.save_alert_change(change, source="scorer")
                 if change.event is AlertEvent.RESOLVE and change.alert.reason == "late_data":
                     done.work_orders_cancelled += self._cancel(
                         asset.asset_id, target, change.alert.alert_id, now
@@ -165,7 +165,7 @@ class Decider:
             if current is None or not current.needs_work:
                 continue
             if self.store.alert_state(current.alert_id) is None:
-                self.store.save_alert(current)  # rebuilt by warm-up, never saved: keep its id
+                self.store.insert_alert(current, source="scorer")  # rebuilt by warm-up: keep its id
             prob = next((s for s in group if s.probability is not None), None)
             life = min(
                 (s for s in group if s.rul_lo is not None),

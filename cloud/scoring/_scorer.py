@@ -2,16 +2,25 @@
 
 Theory of operation
 -------------------
-One pass (`Scorer.run_once`) at time ``now``:
+One pass (`Scorer.run_once`) at time ``now``, in phases (each timed, `PassReport.phases`):
 
 1. the champions are (re)loaded when the registry's ``CHAMPION`` pointer moved;
 2. the decider restores the saved alerts (docs/alerts.md);
-3. this shard's assets (a stable hash of the asset id, `stable_shard`) are grouped by site and
-   profile, ``batch_assets`` at a time; each group's telemetry is read in **one** query
-   (``asset = 'a' OR asset = 'b' ...``, the plan's longest window ending at ``now``);
-4. the pure core scores each asset; the scores are written as ``scores`` points (DESIGN.md tags
-   and fields, ``explain`` a JSON string); the decider feeds them to the alert engine, creates
-   work orders, and applies the calendar and usage rules.
+3. **read**: this shard's assets (a stable hash of the asset id, `stable_shard`) are grouped by
+   site and profile, ``batch_assets`` at a time; each group's telemetry is read in **one** query
+   (``asset = 'a' OR asset = 'b' ...`` or one regular expression, ``read_match``; ``GROUP BY *``
+   so that InfluxDB returns one series per asset, decoded straight into one frame per asset);
+4. **features**: each asset's window is prepared and each model's feature row computed
+   (`prepare_batch`);
+5. **inference**: each model runs once over the rows of every asset of the pass, predictions and
+   explanations alike (`infer_batch`; the consumables' per-asset fits run here too);
+6. **write**: every score of the pass as ``scores`` points (DESIGN.md tags and fields, ``explain``
+   a JSON string), ``write_points`` lines per request;
+7. **decide**: per asset, the decider feeds the alert engine, creates work orders and applies
+   the calendar and usage rules.
+
+``batch_inference: false`` scores, writes and decides asset by asset instead (the path before
+batching, kept as the benchmark's baseline): the results are the same (tested).
 
 A replay (`Scorer.replay`) runs passes at ``since + step, since + 2 step, ... until`` with
 ``now`` set to each: the same code, on past data.
@@ -26,18 +35,30 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import structlog
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from cloud.registry import Asset, AssetRegistry
 from cloud.scoring._config import ProfilePlan, ScoringConfig
-from cloud.scoring._core import AssetOutcome, ConsumableSpec, Score, score_asset, stable_shard
+from cloud.scoring._core import (
+    AssetInput,
+    AssetOutcome,
+    ConsumableSpec,
+    Score,
+    infer_batch,
+    prepare_batch,
+    score_asset,
+    stable_shard,
+)
 from cloud.scoring._decide import Decider, Decisions
 from cloud.scoring._metrics import ScorerMetrics
-from cloud.store import InfluxClient, InfluxError, Point, quote_ident, quote_literal
+from cloud.store import InfluxClient, InfluxError, Point, QueryResult, quote_ident, quote_literal
 from edge_agent._profile import Profile, ProfileError, ProfileLibrary
 from models import LoadedModel, Registry, RegistryError
 
@@ -90,6 +111,12 @@ class PassReport:
     duration_s: float
     read_s: float
     queries: int
+    phases: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    """Seconds per phase: ``read``, ``features``, ``inference``, ``write``, ``decide``."""
+
+
+PHASES = ("read", "features", "inference", "write", "decide")
+"""The timed phases of a pass (`PassReport.phases`)."""
 
 
 def _ns(ts: dt.datetime) -> int:
@@ -139,6 +166,7 @@ class Scorer:
         self._missing_models: set[str] = set()
         self._asset_state: dict[str, str] = {}
         self._warmed = False
+        self._threads_set = False
 
     # ------------------------------------------------------------------ models
 
@@ -182,26 +210,27 @@ class Scorer:
     def read_windows(
         self, assets: Sequence[Asset], *, since: dt.datetime, until: dt.datetime
     ) -> dict[str, pd.DataFrame]:
-        """Telemetry of `assets` in ``(since, until]``, one query for all, split by asset.
+        """Telemetry of `assets` in ``(since, until]``, one query for all, one frame per asset.
 
         Raises:
             InfluxError: The query failed.
         """
-        match = " OR ".join(f"{quote_ident('asset')} = {quote_literal(a.asset_id)}" for a in assets)
-        # Names go through quote_ident, values through quote_literal: no injection.
+        if self.config.read_match == "regex":
+            alternatives = "|".join(_regex_escape(a.asset_id) for a in assets)
+            match = f"{quote_ident('asset')} =~ /^({alternatives})$/"
+        else:
+            match = " OR ".join(
+                f"{quote_ident('asset')} = {quote_literal(a.asset_id)}" for a in assets
+            )
+        # Names go through quote_ident, values through quote_literal (or _regex_escape): no
+        # injection. GROUP BY *: one series per asset (and gateway, model), tags out of the rows.
         q = (
             f"SELECT * FROM {quote_ident(TELEMETRY)} WHERE ({match}) "  # noqa: S608
-            f"AND time > {_ns(since)} AND time <= {_ns(until)}"
+            f"AND time > {_ns(since)} AND time <= {_ns(until)} GROUP BY *"
         )
         self.metrics.queries += 1
-        frame = self.influx.query_df(q)
-        if frame.empty or "asset" not in frame.columns:
-            return {a.asset_id: pd.DataFrame() for a in assets}
-        groups = {str(k): g for k, g in frame.groupby("asset", sort=False)}
-        return {
-            a.asset_id: groups.get(a.asset_id, pd.DataFrame()).dropna(axis=1, how="all")
-            for a in assets
-        }
+        frames = _frames_by_asset(self.influx.query(q, epoch="ms"))
+        return {a.asset_id: frames.get(a.asset_id, pd.DataFrame()) for a in assets}
 
     # ------------------------------------------------------------------ one pass
 
@@ -209,53 +238,156 @@ class Scorer:
         """Score every asset of this shard at `now` (one pass)."""
         started = time.perf_counter()
         queries = self.metrics.queries
-        read_s = 0.0
+        self._limit_threads()
         self.refresh_models()
         if self.decider is not None:
             if not self._warmed:
                 self._warm(now)
             self.decider.restore()
-        outcomes: list[AssetOutcome] = []
+        phases = dict.fromkeys(PHASES, 0.0)
         decisions = Decisions()
+        read: list[tuple[Asset, ProfilePlan, pd.DataFrame]] = []
+        outcomes: list[AssetOutcome] = []
+        order: dict[str, int] = {}
+        for members, plan in self._groups():
+            order.update((a.asset_id, len(order)) for a in members)
+            if plan is None:
+                outcomes.extend(
+                    self._record(AssetOutcome(a.asset_id, skipped="no_plan")) for a in members
+                )
+                continue
+            t0 = time.perf_counter()
+            windows = self._read(members, plan, now)
+            phases["read"] += time.perf_counter() - t0
+            if not self.config.batch_inference:
+                outcomes += self._one_by_one(
+                    members, plan, windows, now, decisions=decisions, phases=phases
+                )
+                continue
+            read.extend((a, plan, windows[a.asset_id]) for a in members if a.asset_id in windows)
+        if read:
+            outcomes += self._batched(read, now, decisions, phases)
+            outcomes.sort(key=lambda o: order[o.asset])  # the groups' order, as asset by asset
+        self.metrics.cycles += 1
+        self.metrics.last_cycle_s = time.perf_counter() - started
+        self.metrics.last_read_s = phases["read"]
+        return PassReport(
+            now=now,
+            outcomes=tuple(outcomes),
+            decisions=decisions,
+            duration_s=self.metrics.last_cycle_s,
+            read_s=phases["read"],
+            queries=self.metrics.queries - queries,
+            phases=phases,
+        )
+
+    def _limit_threads(self) -> None:
+        """OpenMP threads of the models, set once for the process (``openmp_threads``)."""
+        if self._threads_set or self.config.openmp_threads == 0:
+            return
+        # Process-wide, not per call: threadpoolctl's library scan costs ~10 ms a call.
+        # On shared cores the boosted trees' spinning threads made one asset's scoring 14x
+        # slower (measured: 2.8 s vs 0.2 s per engine) with the library default.
+        threadpool_limits(limits=self.config.openmp_threads, user_api="openmp")
+        self._threads_set = True
+
+    def _groups(self) -> Iterator[tuple[Sequence[Asset], ProfilePlan | None]]:
+        """This shard's assets by site and profile, ``batch_assets`` at a time, with the plan."""
         groups: dict[tuple[str, str], list[Asset]] = {}
         for asset in self.my_assets():
             groups.setdefault((asset.site, asset.profile), []).append(asset)
         for (_site, profile_id), members in groups.items():
             plan = self.config.profiles.get(profile_id)
             for chunk in _chunks(members, self.config.batch_assets):
-                if plan is None:
-                    outcomes.extend(
-                        self._record(AssetOutcome(a.asset_id, skipped="no_plan")) for a in chunk
-                    )
-                    continue
-                span = self._read_span(plan)
-                t0 = time.perf_counter()
-                try:
-                    windows = self.read_windows(chunk, since=now - span, until=now)
-                except InfluxError as exc:
-                    self.metrics.errors["read_failed"] += len(chunk)
-                    log.error(  # noqa: TRY400 - an I/O failure: the message, not a traceback
-                        "telemetry_read_failed", assets=[a.asset_id for a in chunk], error=str(exc)
-                    )
-                    continue
-                finally:
-                    read_s += time.perf_counter() - t0
-                for asset in chunk:
-                    outcome = self._score(asset, plan, windows[asset.asset_id], now)
-                    outcomes.append(self._record(outcome))
-                    self._write(outcome.scores)
-                    self._decide(asset, outcome, now, decisions)
-        self.metrics.cycles += 1
-        self.metrics.last_cycle_s = time.perf_counter() - started
-        self.metrics.last_read_s = read_s
-        return PassReport(
-            now=now,
-            outcomes=tuple(outcomes),
-            decisions=decisions,
-            duration_s=self.metrics.last_cycle_s,
-            read_s=read_s,
-            queries=self.metrics.queries - queries,
+                yield chunk, plan
+
+    def _read(
+        self, chunk: Sequence[Asset], plan: ProfilePlan, now: dt.datetime
+    ) -> dict[str, pd.DataFrame]:
+        """One chunk's windows; none (counted, logged) when the query failed."""
+        try:
+            return self.read_windows(chunk, since=now - self._read_span(plan), until=now)
+        except InfluxError as exc:
+            self.metrics.errors["read_failed"] += len(chunk)
+            log.error(  # noqa: TRY400 - an I/O failure: the message, not a traceback
+                "telemetry_read_failed", assets=[a.asset_id for a in chunk], error=str(exc)
+            )
+            return {}
+
+    def _input(
+        self, asset: Asset, plan: ProfilePlan, raw: pd.DataFrame, now: dt.datetime
+    ) -> AssetInput:
+        profile = self._profile(asset)
+        consumables = [
+            ConsumableSpec(c.name, c.signal, c.threshold, c.replace_when)
+            for c in (profile.consumables if profile else ())
+        ]
+        units = {s.name: s.unit for s in (profile.signals if profile else ())}
+        units.update({new: units.get(old, "") for old, new in plan.rename.items()})
+        short = raw
+        if not raw.empty:
+            short = raw[raw.index > pd.Timestamp(now - plan.window)]
+        return AssetInput(
+            asset=asset.asset_id,
+            site=asset.site,
+            plan=plan,
+            raw=short,
+            raw_long=raw,
+            consumables=consumables,
+            units=units,
         )
+
+    def _batched(
+        self,
+        read: Sequence[tuple[Asset, ProfilePlan, pd.DataFrame]],
+        now: dt.datetime,
+        decisions: Decisions,
+        phases: dict[str, float],
+    ) -> list[AssetOutcome]:
+        """Features, inference, write and decide for every asset read (the batched phases)."""
+        t0 = time.perf_counter()
+        items = [self._input(asset, plan, raw, now) for asset, plan, raw in read]
+        batch = prepare_batch(items, models=self.models, config=self.config, now=now)
+        t1 = time.perf_counter()
+        outcomes = [self._record(o) for o in infer_batch(batch)]
+        t2 = time.perf_counter()
+        self._write([s for o in outcomes for s in o.scores])
+        t3 = time.perf_counter()
+        for (asset, _plan, _raw), outcome in zip(read, outcomes, strict=True):
+            self._decide(asset, outcome, now, decisions)
+        t4 = time.perf_counter()
+        phases["features"] += t1 - t0
+        phases["inference"] += t2 - t1
+        phases["write"] += t3 - t2
+        phases["decide"] += t4 - t3
+        return outcomes
+
+    def _one_by_one(
+        self,
+        chunk: Sequence[Asset],
+        plan: ProfilePlan,
+        windows: Mapping[str, pd.DataFrame],
+        now: dt.datetime,
+        *,
+        decisions: Decisions,
+        phases: dict[str, float],
+    ) -> list[AssetOutcome]:
+        """Score, write and decide asset by asset (``batch_inference: false``)."""
+        outcomes = []
+        for asset in chunk:
+            if asset.asset_id not in windows:
+                continue  # its read failed
+            t0 = time.perf_counter()
+            outcome = self._record(self._score(asset, plan, windows[asset.asset_id], now))
+            t1 = time.perf_counter()
+            self._write(outcome.scores)
+            t2 = time.perf_counter()
+            self._decide(asset, outcome, now, decisions)
+            phases["inference"] += t1 - t0  # features and inference, not separable here
+            phases["write"] += t2 - t1
+            phases["decide"] += time.perf_counter() - t2
+            outcomes.append(outcome)
+        return outcomes
 
     def score_history(
         self, assets: Sequence[Asset], *, since: dt.datetime, until: dt.datetime
@@ -319,27 +451,18 @@ class Scorer:
     def _score(
         self, asset: Asset, plan: ProfilePlan, raw: pd.DataFrame, now: dt.datetime
     ) -> AssetOutcome:
-        profile = self._profile(asset)
-        consumables = [
-            ConsumableSpec(c.name, c.signal, c.threshold, c.replace_when)
-            for c in (profile.consumables if profile else ())
-        ]
-        units = {s.name: s.unit for s in (profile.signals if profile else ())}
-        units.update({new: units.get(old, "") for old, new in plan.rename.items()})
-        short = raw
-        if not raw.empty:
-            short = raw[raw.index > pd.Timestamp(now - plan.window)]
+        item = self._input(asset, plan, raw, now)
         return score_asset(
-            asset=asset.asset_id,
-            site=asset.site,
+            asset=item.asset,
+            site=item.site,
             plan=plan,
-            raw=short,
-            raw_long=raw,
+            raw=item.raw,
+            raw_long=item.raw_long,
             models=self.models,
             config=self.config,
             now=now,
-            consumables=consumables,
-            units=units,
+            consumables=item.consumables,
+            units=item.units,
         )
 
     def _record(self, outcome: AssetOutcome) -> AssetOutcome:
@@ -362,19 +485,24 @@ class Scorer:
         return outcome
 
     def _write(self, scores: Sequence[Score]) -> None:
-        if not scores:
-            return
-        points = [
-            Point(SCORES, s.tags(), s.fields(), int(pd.Timestamp(s.ts).value // 1_000_000))
-            for s in scores
-        ]
-        try:
-            self.influx.write(points, precision="ms")
-        except InfluxError as exc:
-            self.metrics.errors["write_failed"] += 1
-            log.error("scores_write_failed", asset=scores[0].asset, error=str(exc))  # noqa: TRY400
-            return
-        self.metrics.scores_written += len(points)
+        """The scores as ``scores`` points, ``write_points`` per request."""
+        size = self.config.write_points
+        for start in range(0, len(scores), size):
+            part = scores[start : start + size]
+            points = [
+                Point(SCORES, s.tags(), s.fields(), int(pd.Timestamp(s.ts).value // 1_000_000))
+                for s in part
+            ]
+            try:
+                self.influx.write(points, precision="ms")
+            except InfluxError as exc:
+                self.metrics.errors["write_failed"] += 1
+                assets = sorted({s.asset for s in part})
+                log.error(  # noqa: TRY400 - an I/O failure: the message, not a traceback
+                    "scores_write_failed", assets=assets[:20], count=len(assets), error=str(exc)
+                )
+                continue
+            self.metrics.scores_written += len(points)
 
     def _decide(
         self, asset: Asset, outcome: AssetOutcome, now: dt.datetime, into: Decisions
@@ -403,6 +531,34 @@ class Scorer:
             self.metrics.rule_work_orders += d.rule_work_orders
 
 
+def _regex_escape(value: str) -> str:
+    """A literal inside an InfluxQL regular expression (``/`` ends the literal: escaped too)."""
+    return re.escape(value).replace("/", "\\/")
+
+
+def _frames_by_asset(result: QueryResult) -> dict[str, pd.DataFrame]:
+    """One frame per ``asset`` tag of a ``GROUP BY *`` answer: UTC time index, one column per field.
+
+    Columns no row of the asset fills are dropped (the answer lists every field of the
+    measurement); an asset with several series (its gateway or model changed in the window)
+    gets them joined in time order.
+    """
+    parts: dict[str, list[pd.DataFrame]] = {}
+    for series in result.series:
+        asset = series.tags.get("asset")
+        rows = series.values  # noqa: PD011 - a `cloud.store.Series`, not pandas
+        if asset is None or not rows or series.columns[:1] != ("time",):
+            continue
+        frame = pd.DataFrame(list(rows), columns=list(series.columns))
+        times = frame.pop("time").to_numpy(dtype=np.int64)
+        frame.index = pd.DatetimeIndex(pd.to_datetime(times, unit="ms", utc=True), name="time")
+        parts.setdefault(asset, []).append(frame.dropna(axis=1, how="all"))
+    return {
+        asset: frames[0] if len(frames) == 1 else pd.concat(frames).sort_index(kind="stable")
+        for asset, frames in parts.items()
+    }
+
+
 def summary(report: PassReport) -> Mapping[str, object]:
     """A pass as one log line's key/values."""
     skipped: dict[str, int] = {}
@@ -417,6 +573,7 @@ def summary(report: PassReport) -> Mapping[str, object]:
         "skipped": skipped,
         "queries": report.queries,
         "read_s": round(report.read_s, 3),
+        "phases_s": {k: round(v, 3) for k, v in report.phases.items()},
         "duration_s": round(report.duration_s, 3),
         "alert_changes": report.decisions.alert_changes,
         "work_orders": report.decisions.work_orders_created,

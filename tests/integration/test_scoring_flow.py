@@ -16,7 +16,7 @@ from conftest import Services
 
 from cloud._cli import main
 from cloud.registry import Asset, AssetRegistry
-from cloud.scoring import Decider, Scorer, ScoringConfig, Shard
+from cloud.scoring import Decider, PassReport, Scorer, ScoringConfig, Shard
 from cloud.store import InfluxAuth, InfluxClient, Point
 from cloud.workorders import ServicePolicy, Store
 from edge_agent._profile import ProfileLibrary
@@ -211,6 +211,39 @@ def test_shards_score_every_asset_exactly_once(
     scores = influx.query_df('SELECT * FROM "scores"')
     assert set(scores["asset"]) == {"engine-91", "engine-92"}  # the others have no data
     assert len(scores) == 4
+
+
+def test_a_batched_pass_writes_what_the_per_asset_pass_writes(
+    influx: InfluxClient, model_registry: Path
+) -> None:
+    """Batched inference, per-asset scoring, and either query form: the same windows and scores."""
+    fleet = AssetRegistry([_asset(a) for a in ("engine-91", "engine-92", "engine-93")])
+    reports: dict[tuple[bool, str], PassReport] = {}
+    windows = {}
+    for batched, match in ((True, "or"), (False, "or"), (True, "regex")):
+        scorer = Scorer(
+            config=ScoringConfig(batch_inference=batched, read_match=match),
+            assets=fleet,
+            profiles=PROFILES,
+            models=Registry(model_registry),
+            influx=influx,
+        )
+        reports[batched, match] = scorer.run_once(END)
+        windows[match] = scorer.read_windows(list(fleet), since=END - 72 * CYCLE, until=END)
+    fields = {
+        key: [(o.asset, o.skipped, [s.fields() for s in o.scores]) for o in r.outcomes]
+        for key, r in reports.items()
+    }
+    assert fields[True, "or"] == fields[False, "or"] == fields[True, "regex"]
+    assert [f[1] for f in fields[True, "or"]] == [None, None, "no_data"]
+    assert sum(len(f[2]) for f in fields[True, "or"]) == 4  # two engines x two models
+    for asset, frame in windows["or"].items():
+        pd.testing.assert_frame_equal(frame, windows["regex"][asset])
+    assert len(windows["or"]["engine-91"]) == 2 * 72  # two polls per cycle in the window
+    assert windows["or"]["engine-93"].empty
+    phases = reports[True, "or"].phases
+    assert set(phases) == {"read", "features", "inference", "write", "decide"}
+    assert reports[True, "or"].queries == 1
 
 
 @pytest.mark.usefixtures("influx")
