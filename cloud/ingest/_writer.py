@@ -41,6 +41,13 @@ _CONFLICT = re.compile(
 )
 
 
+def _body(lines: Sequence[str]) -> bytes:
+    """A `/write` body: one line per point, each ended by a newline."""
+    lines = list(lines)
+    lines.append("")
+    return "\n".join(lines).encode()
+
+
 class Abandoned(Exception):  # noqa: N818 - names what happened, like StopIteration
     """The ingester is stopping and gave up a write; nothing of the batch is acknowledged."""
 
@@ -112,16 +119,23 @@ class BatchWriter:
         dropped: dict[int, tuple[str, str]] = {}
         if lines:
             started = time.monotonic()
-            self._write_or_bisect(list(enumerate(lines)), dropped)
+            # The whole batch first, without an (index, line) pair per point: bisect on refusal.
+            refusal = self._send(_body(lines))
+            if refusal is not None:
+                self._refused(list(enumerate(lines)), refusal, dropped)
             self._metrics.observe("write_duration_seconds", time.monotonic() - started)
         return dropped
 
     def _write_or_bisect(
         self, lines: Sequence[tuple[int, str]], dropped: dict[int, tuple[str, str]]
     ) -> None:
-        refusal = self._send(("\n".join(line for _, line in lines) + "\n").encode())
-        if refusal is None:
-            return
+        refusal = self._send(_body([line for _, line in lines]))
+        if refusal is not None:
+            self._refused(lines, refusal, dropped)
+
+    def _refused(
+        self, lines: Sequence[tuple[int, str]], refusal: str, dropped: dict[int, tuple[str, str]]
+    ) -> None:
         self._metrics.inc("write_refusals_total")
         if len(lines) == 1:
             dropped[lines[0][0]] = describe_refusal(refusal)

@@ -5,19 +5,26 @@ A Mosquitto and an influxd of the script's own (``scripts/services.py start`` in
 folder; stopped at the end). The same readings (``--points`` of them, ``--signals`` fields each,
 ``--readings-per-batch`` per MQTT message, from 4 gateways) go to InfluxDB three ways:
 
-- ``direct``, the baseline: the readings as line protocol (the ingester's tags: site, gateway,
-  asset, model), pre-encoded in batches of ``--batch-points`` lines (the ingester's
-  ``batch.max_points``), written one batch after the other by one `InfluxClient` into a fresh
-  database: InfluxDB's own write rate for these lines;
+- ``direct``, the baseline: the readings as line protocol (the ingester's lines: tags site,
+  gateway, asset, model; nanosecond timestamps, precision ns), pre-encoded in batches of
+  ``--batch-points`` lines (the ingester's ``batch.max_points``), written one batch after the
+  other by one `InfluxClient` into a fresh database: InfluxDB's own write rate for these lines
+  (the ingester writes one more point per message, its ``ingest_batches`` record: 1 % more);
 - ``ingest, N processes``: ``prognos ingest`` subprocesses (one shared subscription group, each
   with ``--max-points --batch-points``) and a publisher subprocess that pre-encodes the contract-v1
-  payloads, then publishes them at QoS 1 as fast as the broker takes them. Timed from the first
-  publish to the moment the ingesters' ``prognos_ingest_points_written_total`` (polled every
-  20 ms from ``/metrics``) reaches ``--points``;
+  payloads (before the clock starts), then publishes them at QoS 1 as fast as the broker takes
+  them. Timed from the first publish to the moment the ingesters'
+  ``prognos_ingest_points_written_total`` (polled from ``/metrics`` every 100 ms, then every
+  10 ms for the last 10 %: a scrape costs the ingester CPU) reaches ``--points``;
 - ``steady``: one ingester, the publisher paced at ``--rate`` readings/s for ``--steady-s``
   seconds, each reading stamped when it is published; the lag from reading time to stored is the
   ingester's ``prognos_ingest_lag_seconds`` histogram (p50 and p99 interpolated within its
   buckets, as Prometheus's ``histogram_quantile`` does), over the window only.
+
+CPU time: the figure that stays put on a busy machine. For each timed window the script reads
+the user + system CPU seconds of the ingester processes (all threads), influxd and mosquitto from
+``/proc/<pid>/stat``; the publisher reports its own; ``other`` is the rest of the machine's busy
+time meanwhile (other jobs competing for the cores). Each is printed per point, in µs.
 
 Each throughput run uses a fresh database; ``--repeats`` rounds alternate the order of direct and
 ingest runs, and the ratio is ingest / direct points per second *within a round*, then the median.
@@ -63,8 +70,67 @@ ASSETS_PER_GATEWAY = 25
 TARGET_RATIO = 0.5
 DEFAULT_RATE = 20_000.0
 POLL_S = 0.02
+POLL_FINE_S = 0.01  # near the end of a run
+POLL_COARSE_S = 0.1  # before: each scrape renders every metric, on the ingester's CPU
 TS_PLACEHOLDER = 4_000_000_000_000  # a valid ts of 13 digits, as every current one
 SEQ_PLACEHOLDER = 9_999_999_999
+NS_PER_MS = 1_000_000
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU time (Linux /proc): the stable figure on a busy machine
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process, all its threads (0.0 when unknown or gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine was busy since boot (all cores; idle and iowait left out)."""
+    try:
+        first = Path("/proc/stat").read_text().splitlines()[0].split()
+    except OSError:
+        return 0.0
+    ticks = [int(v) for v in first[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / _CLK_TCK
+
+
+class CpuWatch:
+    """CPU seconds of named processes between `start()` and `stop()`; the rest of the machine too.
+
+    ``other`` is what every process not named here used meanwhile (other work on a shared
+    machine: it competes for the same cores and makes the points/s figures noisy).
+    """
+
+    def __init__(self, pids: dict[str, list[int | None]]) -> None:
+        self.pids = pids
+        self._start: dict[str, float] = {}
+        self._busy = 0.0
+
+    def _sample(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
+
+    def start(self) -> None:
+        """Take the first sample."""
+        self._start = self._sample()
+        self._busy = machine_busy_seconds()
+
+    def stop(self, extra: dict[str, float] | None = None) -> dict[str, float]:
+        """CPU seconds per name since `start()`, ``extra`` added, and ``other``."""
+        end = self._sample()
+        out = {name: max(0.0, end[name] - self._start.get(name, 0.0)) for name in end}
+        out.update(extra or {})
+        busy = machine_busy_seconds() - self._busy
+        out["other"] = max(0.0, busy - sum(out.values()))
+        return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,12 +157,12 @@ def direct_bodies(count: int, *, signals: int, base_ms: int, batch_points: int) 
     bodies, points = [], []
     for gateway, reading in readings(count, signals=signals, base_ms=base_ms):
         tags = {"site": SITE, "gateway": gateway, "asset": reading.asset, "model": "unknown"}
-        points.append(Point("telemetry", tags, dict(reading.values), reading.ts))
+        points.append(Point("telemetry", tags, dict(reading.values), reading.ts * NS_PER_MS))
         if len(points) == batch_points:
-            bodies.append(encode_lines(points, "ms"))
+            bodies.append(encode_lines(points, "ns"))
             points = []
     if points:
-        bodies.append(encode_lines(points, "ms"))
+        bodies.append(encode_lines(points, "ns"))
     return bodies
 
 
@@ -128,6 +194,12 @@ def payloads(
 # The publisher child (runs as `ingest.py --publisher ...`)
 
 
+def _say(event: str, **more: object) -> None:
+    """One event line for the parent: wall time and this process's CPU seconds so far."""
+    line = {"event": event, "t": time.time(), "cpu": time.process_time(), **more}
+    print(json.dumps(line), flush=True)
+
+
 def publisher_main(args: argparse.Namespace) -> int:
     """Publish the readings at QoS 1, as fast as possible or paced; report times on stdout."""
     import paho.mqtt.client as mqtt  # noqa: PLC0415 - only the child needs it
@@ -151,7 +223,7 @@ def publisher_main(args: argparse.Namespace) -> int:
             per_batch=args.readings_per_batch,
             prefix=args.prefix,
         )
-        print(json.dumps({"event": "start", "t": time.time()}), flush=True)
+        _say("start")
         infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
     else:
         # Encoding 200 batches a second in Python would make the publisher the bottleneck: one
@@ -173,7 +245,7 @@ def publisher_main(args: argparse.Namespace) -> int:
             templates[gateway] = encode_telemetry(batch).split(str(TS_PLACEHOLDER).encode())
         per_s = args.rate / args.readings_per_batch
         start = time.monotonic()
-        print(json.dumps({"event": "start", "t": time.time()}), flush=True)
+        _say("start")
         seq = 0
         sent = 0
         while sent < args.points:
@@ -190,7 +262,7 @@ def publisher_main(args: argparse.Namespace) -> int:
             sent += args.readings_per_batch
     for info in infos:
         info.wait_for_publish(timeout=300)
-    print(json.dumps({"event": "published", "t": time.time(), "messages": len(infos)}), flush=True)
+    _say("published", messages=len(infos))
     client.disconnect()
     client.loop_stop()
     return 0
@@ -205,6 +277,13 @@ class Services:
     """Where the script's own services listen."""
 
     env: dict[str, str]
+    root: Path
+
+    def pid(self, name: str) -> int | None:
+        """The pid of ``mosquitto`` or ``influxd``, from ``scripts/services.py``'s pid file."""
+        with contextlib.suppress(OSError, ValueError):
+            return int((self.root / f"{name}.pid").read_text())
+        return None
 
     @property
     def influx(self) -> InfluxClient:
@@ -226,7 +305,7 @@ def services(root: Path) -> Iterator[Services]:
         raise SystemExit(f"could not start the services: {proc.stderr.strip()}")
     env = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
     try:
-        yield Services(env)
+        yield Services(env, root)
     finally:
         subprocess.run([sys.executable, script, "stop", str(root)], check=False)
 
@@ -328,6 +407,23 @@ def _wait(predicate: Any, *, timeout_s: float, what: str) -> float:  # noqa: ANN
     raise SystemExit(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def _until_stored(ing: Ingesters, target: float, *, start: float, timeout_s: float) -> float:
+    """Wall time at which the ingesters' points written reach ``target``.
+
+    Polled every 100 ms until 90 % of the way from ``start``, then every 10 ms: a scrape costs
+    the ingester CPU, and 50 scrapes a second would be part of what is measured.
+    """
+    deadline = time.monotonic() + timeout_s
+    near = start + 0.9 * (target - start)
+    while time.monotonic() < deadline:
+        written = ing.total("points_written_total")
+        if written >= target:
+            return time.time()
+        time.sleep(POLL_FINE_S if written >= near else POLL_COARSE_S)
+    missing = target - start
+    raise SystemExit(f"timed out after {timeout_s} s waiting for {missing:,.0f} points stored")
+
+
 def _subscribe_probe(svc: Services, ing: Ingesters, prefix: str) -> float:
     """Publish a probe until the group receives it; returns points written so far."""
     import paho.mqtt.client as mqtt  # noqa: PLC0415
@@ -391,11 +487,20 @@ class Run:
     points: int
     seconds: float
     round: int
+    cpu: dict[str, float] = field(default_factory=dict)
+    """CPU seconds during the timed window: ingester (all processes), influxd, mosquitto,
+    publisher or client (the direct writer), other (the rest of the machine)."""
 
     @property
     def rate(self) -> float:
         """Points per second."""
         return self.points / self.seconds
+
+    def us_per_point(self, name: str) -> float | None:
+        """CPU microseconds per point of one component, if measured."""
+        if name not in self.cpu:
+            return None
+        return self.cpu[name] / self.points * 1e6
 
 
 def run_direct(svc: Services, args: argparse.Namespace, rnd: int) -> Run:
@@ -407,16 +512,20 @@ def run_direct(svc: Services, args: argparse.Namespace, rnd: int) -> Run:
         base_ms=time.time_ns() // 1_000_000 - 3_600_000,
         batch_points=args.batch_points,
     )
+    watch = CpuWatch({"influxd": [svc.pid("influxd")], "mosquitto": [svc.pid("mosquitto")]})
     with svc.influx as influx:
         influx.create_database(db)
         try:
+            watch.start()
+            client_cpu = time.process_time()
             start = time.perf_counter()
             for body in bodies:
-                influx.write(body, precision="ms", database=db)
+                influx.write(body, precision="ns", database=db)
             seconds = time.perf_counter() - start
+            cpu = watch.stop({"client": time.process_time() - client_cpu})
         finally:
             influx.drop_database(db)
-    return Run("direct", 0, args.points, seconds, rnd)
+    return Run("direct", 0, args.points, seconds, rnd, cpu)
 
 
 def run_ingest(
@@ -437,20 +546,29 @@ def run_ingest(
                 batch_points=args.batch_points,
             ) as ing:
                 before = _subscribe_probe(svc, ing, prefix)
-                pub = _publisher(svc, prefix, args, points=args.points, rate=None)
-                started = _event(pub, "start")["t"]
-                done = _wait(
-                    lambda: ing.total("points_written_total") >= before + args.points,
-                    timeout_s=600,
-                    what=f"{args.points} points stored",
+                watch = CpuWatch(
+                    {
+                        "ingester": [p.pid for p in ing.procs],
+                        "influxd": [svc.pid("influxd")],
+                        "mosquitto": [svc.pid("mosquitto")],
+                    }
                 )
-                _event(pub, "published")
+                pub = _publisher(svc, prefix, args, points=args.points, rate=None)
+                start_event = _event(pub, "start")
+                watch.start()
+                started = start_event["t"]
+                done = _until_stored(ing, before + args.points, start=before, timeout_s=600)
+                cpu = watch.stop()
+                published = _event(pub, "published")
                 pub.wait(60)
+                # The publisher's own figure (it may have ended before the window did).
+                cpu["publisher"] = published["cpu"] - start_event["cpu"]
+                cpu["other"] = max(0.0, cpu["other"] - cpu["publisher"])
                 if not ing.alive():
                     raise SystemExit("an ingester died during the run")
         finally:
             influx.drop_database(db)
-    return Run("ingest", processes, args.points, done - started, rnd)
+    return Run("ingest", processes, args.points, done - started, rnd, cpu)
 
 
 @dataclass
@@ -513,10 +631,8 @@ def run_steady(svc: Services, args: argparse.Namespace, work: Path) -> Steady:
                 lag_before = _lag_buckets(ing)
                 pub = _publisher(svc, prefix, args, points=points, rate=args.rate)
                 started = _event(pub, "start")["t"]
-                done = _wait(
-                    lambda: ing.total("points_written_total") >= before + points,
-                    timeout_s=args.steady_s * 10 + 60,
-                    what=f"{points} points stored",
+                done = _until_stored(
+                    ing, before + points, start=before, timeout_s=args.steady_s * 10 + 60
                 )
                 published = _event(pub, "published")["t"]
                 pub.wait(60)
@@ -543,6 +659,40 @@ def run_steady(svc: Services, args: argparse.Namespace, work: Path) -> Steady:
 
 def _fmt(value: float) -> str:
     return f"{value:,.0f}"
+
+
+CPU_COLUMNS = ("ingester", "influxd", "mosquitto", "publisher", "client", "other")
+
+
+def _cpu_text(run: Run) -> str:
+    parts = []
+    for name in CPU_COLUMNS:
+        us = run.us_per_point(name)
+        if us is not None:
+            parts.append(f"{name} {us:.1f}")
+    return "CPU µs/point: " + ", ".join(parts)
+
+
+def _cpu_lines(runs: Sequence[Run]) -> list[str]:
+    """Median CPU µs per point of each component, per kind of run."""
+    lines = [
+        "",
+        "CPU µs per point (median over rounds; process CPU time in the timed window / points):",
+        "  " + f"{'run':<24}" + "".join(f"{name:>11}" for name in CPU_COLUMNS),
+    ]
+    kinds = sorted({(r.kind, r.processes) for r in runs}, key=lambda k: (k[0] != "direct", k[1]))
+    for kind, processes in kinds:
+        mine = [r for r in runs if (r.kind, r.processes) == (kind, processes)]
+        label = "direct write" if kind == "direct" else f"ingest, {processes} process(es)"
+        cells = []
+        for name in CPU_COLUMNS:
+            values = [us for r in mine if (us := r.us_per_point(name)) is not None]
+            cells.append(f"{statistics.median(values):>11.1f}" if values else f"{'-':>11}")
+        lines.append(f"  {label:<24}" + "".join(cells))
+    lines.append(
+        "  (ingester: all its processes and threads; other: the rest of the machine meanwhile)"
+    )
+    return lines
 
 
 def report(
@@ -575,6 +725,7 @@ def report(
             f"{statistics.median(r.seconds for r in mine):>10.2f}{ratios[processes]:>8.2f}"
             f"  {min(per_round):.2f}-{max(per_round):.2f}"
         )
+    lines += _cpu_lines(runs)
     if steady is not None:
         p50 = "n/a" if steady.p50_s is None else f"{steady.p50_s * 1000:.0f} ms"
         p99 = "n/a" if steady.p99_s is None else f"{steady.p99_s * 1000:.0f} ms"
@@ -673,7 +824,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 runs.append(run)
                 print(
-                    f"  round {rnd + 1}: {run.kind} x{run.processes}: {_fmt(run.rate)} points/s",
+                    f"  round {rnd + 1}: {run.kind} x{run.processes}: {_fmt(run.rate)} points/s; "
+                    + _cpu_text(run),
                     flush=True,
                 )
         steady = None if args.no_steady else run_steady(svc, args, work)

@@ -9,7 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import prognos_contract as pc
-from cloud.ingest import Batcher, Classifier, FieldTypes, SeqWindow, is_epoch, scan_gaps
+from cloud.ingest import (
+    Batcher,
+    Classifier,
+    FieldTypes,
+    Outcome,
+    SeqWindow,
+    is_epoch,
+    scan_gaps,
+)
 
 PREFIX = "prognos/v1"
 TOPIC = f"{PREFIX}/plant1/gw-1/telemetry"
@@ -321,3 +329,33 @@ def test_the_real_registry_tags_readings_with_the_profile() -> None:
     )
     assert f",model={asset.profile}," in out.lines[0]
     assert out.unknown_assets == []
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["pump-7", "x-1", "x-2", "fan-3"]),
+            st.integers(min_value=-5, max_value=5),
+            st.sampled_from([{"t": 1.5, "n": 2}, {"t": 2.5, "n": -3}, {"t": 0.25}]),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_column_path_makes_what_the_contract_path_makes(
+    rows: list[tuple[str, int, dict[str, object]]],
+) -> None:
+    """Plain readings (formatted column by column) give the slow path's lines, in order."""
+    registry = _Registry({"pump-7": "aquaflo_cpv150_2.x", "fan-3": "fan 1.0"})
+    readings = [{"asset": a, "ts": NOW + dt, "values": v} for a, dt, v in rows]
+    fast, slow = _classifier(registry), _classifier(registry)
+    for seq in (1, 2, 3):  # the loop first; then formats, then known series keys
+        payload = _payload(seq, readings)
+        got = fast.classify(TOPIC, payload, content_type=None, now_ms=NOW)
+        expected = Outcome(kind="telemetry", site="plant1", gateway="gw-1")
+        slow._telemetry_slow(expected, payload, None, NOW)  # the contract's decoder
+        assert got.lines == expected.lines
+        assert got.readings == expected.readings
+        assert got.times_ns == expected.times_ns
+        assert got.unknown_assets == expected.unknown_assets
+        assert (got.rejects, got.bad_signals) == ([], 0)

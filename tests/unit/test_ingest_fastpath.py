@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,6 +91,14 @@ def test_fast_path_agrees_with_the_contract(
         payload, content_type=None, now_ms=NOW, max_future_skew_ms=pc.DEFAULT_MAX_FUTURE_SKEW_MS,
         types={},
     )  # fmt: skip
+    # Again with the types it learnt: now by the formats the first call made (rules 5 and 6).
+    types: dict[str, str] = {}
+    for _ in range(2):
+        again = fast_telemetry(
+            payload, content_type=None, now_ms=NOW,
+            max_future_skew_ms=pc.DEFAULT_MAX_FUTURE_SKEW_MS, types=types,
+        )  # fmt: skip
+        assert again == fast
     try:
         decoded = pc.decode_telemetry(payload, now_ms=NOW)
     except pc.ContractError:
@@ -196,3 +204,63 @@ def test_a_colon_inside_a_string_still_counts_keys_exactly() -> None:
         )
         is None
     )
+
+
+def _payload(*values: Mapping[str, object], seq: int = 1) -> bytes:
+    readings = [{"asset": "p-1", "ts": NOW - i, "values": v} for i, v in enumerate(values)]
+    return json.dumps(
+        {"schema": pc.TELEMETRY_SCHEMA_ID, "gateway": "gw-1", "seq": seq, "readings": readings}
+    ).encode()
+
+
+def _fast(payload: bytes, types: dict[str, str]) -> list[str] | None:
+    fast = fast_telemetry(payload, content_type=None, now_ms=NOW, max_future_skew_ms=0, types=types)
+    return None if fast is None else [reading[3] for reading in fast[2]]
+
+
+EDGE_FLOATS = [0.1, -0.0, 1e-4, 2.5e-05, 1e-7, 1e15, 1e16, 123456.789, 2.0**53, 1 / 3, 5e-324]
+
+
+def test_formats_write_what_cloud_store_writes() -> None:
+    """By the format (orjson's texts) or by the loop, a field set is `cloud.store`'s text."""
+    types: dict[str, str] = {}
+    for value in EDGE_FLOATS:
+        values: dict[str, object] = {"f": value, "n": 2**62, "k": -5}
+        expected = _fields(values)
+        for _ in range(3):  # the loop, then a format for one reading, then for the message
+            assert _fast(_payload(values, values), types) == [expected, expected]
+
+
+def test_an_integer_beyond_int64_never_passes_as_a_float() -> None:
+    """A 21-digit integer literal, a float to orjson, is rejected by the contract, not taken."""
+    types: dict[str, str] = {}
+    assert _fast(_payload({"t": 1.5}, {"t": 2.5}), types) == ["t=1.5", "t=2.5"]
+    for literal in ("100000000000000000000", "-9223372036854775809", "9223372036854775808"):
+        payload = _payload({"t": 1.5}, {"t": 2.5}).replace(b"2.5", literal.encode())
+        assert _fast(payload, types) is None
+        decoded = pc.decode_telemetry(payload, now_ms=NOW)
+        assert [r.reason for r in decoded.rejected] != []
+
+
+def test_formats_follow_the_known_types() -> None:
+    """A format is used only while its signals keep the types it was made for."""
+    types: dict[str, str] = {}
+    assert _fast(_payload({"t": 1.5, "n": 2}), types) == ["t=1.5,n=2i"]
+    assert _fast(_payload({"t": 1.5, "n": 2}, {"t": 3, "n": 4}), types) == [
+        "t=1.5,n=2i",
+        "t=3.0,n=4i",  # an integer for a float signal: the loop writes it as a float
+    ]
+    types["n"] = "float"  # the server's word changed (a refresh after a refused write)
+    assert _fast(_payload({"t": 1.5, "n": 2}), types) == ["t=1.5,n=2.0"]
+    types["t"] = "string"
+    assert _fast(_payload({"t": 1.5, "n": 2}), types) is None  # a conflict: the slow path
+
+
+def test_a_nan_or_a_string_among_formatted_values_goes_to_the_loop() -> None:
+    """Values that the format cannot take make the message take the loop (or the slow path)."""
+    types: dict[str, str] = {}
+    assert _fast(_payload({"t": 1.5}, {"t": 2.5}), types) == ["t=1.5", "t=2.5"]
+    assert _fast(_payload({"t": 1.5}, {"t": True}), types) is None  # a conflict: slow path
+    mixed = _payload({"t": 1.5}, {"t": 2.5}).replace(b'{"t": 2.5}', b'{"t": 2.5, "s": "x"}')
+    assert _fast(mixed, types) == ["t=1.5", 't=2.5,s="x"']
+    assert _fast(_payload({"t": 1.5}, {"t": 2.5}).replace(b"2.5", b"NaN"), types) is None
