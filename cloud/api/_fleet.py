@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict
 from cloud.api._app import ERRORS, Ctx, ReadDb, Viewer
 from cloud.api._assets import NOT_FOUND, _asset, fleet_conditions
 from cloud.api._decisions import open_counts
-from cloud.api._influx import SCORES, _time, ns
+from cloud.api._influx import SCORES, ns
 from cloud.api._latest import UNSCORED, Condition
-from cloud.store import quote_ident
+from cloud.store import as_time, quote_ident
 
 router = APIRouter(responses=ERRORS)
 
@@ -162,7 +162,7 @@ def get_drivers(
             target=str(r.get("target") or ""),
             model_name=str(r.get("model_name") or ""),
             model_version=str(r.get("model_version") or ""),
-            time=_time(r["time"]),
+            time=as_time(r["time"]),
             explanation=_explanation(r.get("explain")),
         )
         for r in rows

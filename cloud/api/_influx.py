@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
-from cloud.store import InfluxClient, Value, quote_ident
+from cloud.store import InfluxClient, Value, as_float, as_time, quote_ident
 
 SCORES: Final = "scores"
 TELEMETRY: Final = "telemetry"
@@ -48,18 +48,6 @@ def auto_every(span: dt.timedelta, points: int) -> str:
     return f"{width}s"
 
 
-def _time(value: Value) -> dt.datetime:
-    if isinstance(value, str):
-        return dt.datetime.fromisoformat(value)
-    return dt.datetime.fromtimestamp(float(value or 0) / 1000, tz=dt.UTC)
-
-
-def _num(value: Value) -> float | None:
-    if value is None or isinstance(value, str | bool):
-        return None
-    return float(value)
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class ScoreRow:
     """One `scores` point of one (asset, target, model)."""
@@ -79,8 +67,8 @@ def _score_rows(result_rows: Sequence[dict[str, Value]]) -> list[ScoreRow]:
             target=str(r.get("target") or ""),
             model_name=str(r.get("model_name") or ""),
             model_version=str(r.get("model_version") or ""),
-            time=_time(r["time"]),
-            fields={f: _num(r.get(f)) for f in SCORE_FIELDS},
+            time=as_time(r["time"]),
+            fields={f: as_float(r.get(f)) for f in SCORE_FIELDS},
         )
         for r in result_rows
     ]
@@ -177,6 +165,6 @@ def telemetry(
     )
     rows = list(influx.query(q, params={"asset": asset}).rows())
     return Buckets(
-        times=[_time(r["time"]) for r in rows],
-        values={s: [_num(r.get(s)) for r in rows] for s in signals},
+        times=[as_time(r["time"]) for r in rows],
+        values={s: [as_float(r.get(s)) for r in rows] for s in signals},
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import re
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from cloud.reports._period import Period
-from cloud.store import InfluxClient, Value, quote_ident, quote_literal
+from cloud.store import InfluxClient, as_float, as_time, quote_ident, quote_literal, tag_in
 from cloud.workorders import WorkOrder, WoState
 
 RESPONDED: Final = frozenset(
@@ -182,22 +181,9 @@ def read_alerts(db: sqlite3.Connection) -> list[AlertFacts]:
 
 
 def _asset_filters(assets: Sequence[str]) -> Iterator[str]:
-    """``asset =~ /^(a|b)$/`` clauses, `_CHUNK` assets each (ids are `[A-Za-z0-9_.-]`)."""
+    """``asset =~ /^(a|b)$/`` clauses, `_CHUNK` assets each."""
     for i in range(0, len(assets), _CHUNK):
-        names = "|".join(re.escape(a).replace("/", r"\/") for a in assets[i : i + _CHUNK])
-        yield f"{quote_ident('asset')} =~ /^({names})$/"
-
-
-def _when(value: Value) -> dt.datetime:
-    if isinstance(value, str):
-        return dt.datetime.fromisoformat(value)
-    return dt.datetime.fromtimestamp(float(value or 0) / 1000, tz=dt.UTC)
-
-
-def _num(value: Value) -> float | None:
-    if value is None or isinstance(value, str | bool):
-        return None
-    return float(value)
+        yield tag_in("asset", assets[i : i + _CHUNK])
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -235,12 +221,12 @@ def latest_scores(
                 target=str(r.get("target") or ""),
                 model_name=str(r.get("model_name") or ""),
                 model_version=str(r.get("model_version") or ""),
-                time=_when(r["time"]),
-                health=_num(r.get("health")),
-                probability=_num(r.get("probability")),
-                rul=_num(r.get("rul")),
-                rul_lo=_num(r.get("rul_lo")),
-                rul_hi=_num(r.get("rul_hi")),
+                time=as_time(r["time"]),
+                health=as_float(r.get("health")),
+                probability=as_float(r.get("probability")),
+                rul=as_float(r.get("rul")),
+                rul_lo=as_float(r.get("rul_lo")),
+                rul_hi=as_float(r.get("rul_hi")),
             )
             for r in influx.query(q).rows()
         )
@@ -260,9 +246,9 @@ def health_series(
             f"GROUP BY time({every}), {quote_ident('asset')} fill(none)"
         )
         for r in influx.query(q).rows():
-            value = _num(r.get("health"))
+            value = as_float(r.get("health"))
             if value is not None:
-                out[str(r["asset"])].append((_when(r["time"]), value))
+                out[str(r["asset"])].append((as_time(r["time"]), value))
     return dict(out)
 
 
@@ -279,7 +265,7 @@ def period_extremes(
             f"GROUP BY {quote_ident('asset')}"
         )
         for r in influx.query(q).rows():
-            out[str(r["asset"])] = (_num(r.get("lo")), _num(r.get("hi")))
+            out[str(r["asset"])] = (as_float(r.get("lo")), as_float(r.get("hi")))
     return out
 
 
@@ -309,7 +295,7 @@ def scoring_models(
             for series in statement.series:
                 for row in series.rows():
                     name = f"{row.get('model_name')}@{row.get('model_version')}"
-                    when = _when(row["time"])
+                    when = as_time(row["time"])
                     if best is None or when > best[0]:
                         best = (when, name)
             if best is not None:
@@ -350,7 +336,7 @@ def gateway_offline(
             ).rows()
         )
         changes = [
-            (_when(r["time"]), bool(r.get("online")))
+            (as_time(r["time"]), bool(r.get("online")))
             for r in influx.query(
                 f"SELECT {online} FROM {quote_ident(GATEWAY_STATUS)} WHERE {where} "  # noqa: S608
                 f"AND time >= {ns(period.start)} AND time < {ns(period.end)} ORDER BY time ASC"

@@ -23,10 +23,17 @@ from cloud.store._errors import (
     LineProtocolError,
     PartialWriteError,
 )
-from cloud.store._influxql import quote_ident, quote_literal
+from cloud.store._influxql import quote_ident, quote_literal, tag_in
 from cloud.store._line import FieldValue, Point, Precision, encode_lines
 from cloud.store._protocol import BindValue, InfluxAuth
-from cloud.store._result import QueryResult, Series, StatementResult, Value
+from cloud.store._result import (
+    QueryResult,
+    Series,
+    StatementResult,
+    Value,
+    as_float,
+    as_time,
+)
 from cloud.store._retention import (
     BackfillResult,
     PolicyInfo,
@@ -40,6 +47,8 @@ from cloud.store._retention import (
 )
 
 __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (STYLE.md 1)
+    "as_float",
+    "as_time",
     "AsyncInfluxClient",
     "backfill",
     "BackfillResult",
@@ -71,5 +80,6 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "Series",
     "ServerState",
     "StatementResult",
+    "tag_in",
     "Value",
 ]

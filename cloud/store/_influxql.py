@@ -9,6 +9,7 @@ string survives (proven against a real influxd by tests/integration/test_influx_
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n"}
 _READ_VERBS = frozenset({"SELECT", "SHOW", "EXPLAIN"})
@@ -52,6 +53,29 @@ def quote_literal(value: str) -> str:
         "'it\\'s'"
     """
     return _escape(value, "'")
+
+
+def tag_in(tag: str, values: Iterable[str]) -> str:
+    r"""A condition true for the series whose tag `tag` is one of `values`, in one regex.
+
+    One ``=~`` per query is what InfluxDB 1.x answers fastest for hundreds of values (faster than
+    an ``OR`` list: docs/scoring.md has the figures). Values are matched literally.
+
+    Args:
+        tag: The tag key.
+        values: The tag values (at least one).
+
+    Returns:
+        ``"tag" =~ /^(a|b)$/``, each value escaped for the regex and for the ``/.../`` literal.
+
+    Example:
+        >>> tag_in("asset", ["pump-1", "a/b"])
+        '"asset" =~ /^(pump\\-1|a\\/b)$/'
+    """
+    alternatives = "|".join(re.escape(v).replace("/", "\\/") for v in values)
+    if not alternatives:
+        raise ValueError(f"tag_in({tag!r}): no values")
+    return f"{quote_ident(tag)} =~ /^({alternatives})$/"
 
 
 def _skip_quoted(q: str, i: int) -> int:

@@ -7,6 +7,7 @@ chunks; `merge_chunks` joins them back, so the caller never sees the split.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -23,6 +24,28 @@ _TIME_UNITS: Mapping[str, Literal["s", "ms", "us", "ns"]] = {
     "ms": "ms",
     "s": "s",
 }
+
+
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
+def as_time(value: Value, *, epoch: str = "ms") -> dt.datetime:
+    """A ``time`` cell as an aware UTC time: RFC3339 text, or a number in `epoch` units.
+
+    Example:
+        >>> as_time(1_700_000_000_000).isoformat()
+        '2023-11-14T22:13:20+00:00'
+    """
+    if isinstance(value, str):
+        return dt.datetime.fromisoformat(value)
+    return dt.datetime.fromtimestamp(float(value or 0) / _PER_SECOND[epoch], tz=dt.UTC)
+
+
+def as_float(value: Value) -> float | None:
+    """A numeric cell as a float; None for an empty cell, text or a boolean."""
+    if value is None or isinstance(value, str | bool):
+        return None
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
