@@ -7,6 +7,8 @@ import datetime as dt
 import re
 from typing import Final
 
+from cloud._args import parse_time
+
 QUARTER_PATTERN: Final = r"^(?P<year>[0-9]{4})-?Q(?P<q>[1-4])$"
 
 
@@ -81,10 +83,7 @@ def _instant(value: str | dt.datetime, name: str) -> dt.datetime:
         when = value
     else:
         try:
-            when = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise PeriodError(
-                f"{name} must be an ISO 8601 date or time (2026-07-01, 2026-07-01T06:00Z). "
-                f"Got {value!r} instead."
-            ) from None
+            when = parse_time(value)
+        except ValueError as exc:
+            raise PeriodError(f"{name}: {exc}.") from None
     return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)

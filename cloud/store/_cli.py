@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import sys
 
+from cloud._args import time_arg
 from cloud.store._client import InfluxClient
 from cloud.store._errors import InfluxError
 from cloud.store._protocol import InfluxAuth
@@ -32,17 +33,6 @@ def _days(text: str) -> int | None:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 (or 0 for forever). Got {value}")
     return value
-
-
-def _moment(text: str) -> dt.datetime:
-    """An ISO 8601 time; without a zone it is UTC."""
-    try:
-        moment = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be an ISO 8601 time such as 2026-11-01T00:00Z. Got {text!r}"
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,8 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         "rollup",
         help="backfill rollups over a past range (continuous queries only cover new data)",
     )
-    rollup.add_argument("--from", dest="start", type=_moment, required=True, metavar="TIME")
-    rollup.add_argument("--to", dest="end", type=_moment, required=True, metavar="TIME")
+    rollup.add_argument("--from", dest="start", type=time_arg, required=True, metavar="TIME")
+    rollup.add_argument("--to", dest="end", type=time_arg, required=True, metavar="TIME")
     rollup.add_argument(
         "--policy",
         action="append",

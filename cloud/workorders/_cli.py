@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from cloud._args import time_arg
 from cloud._logging import configure_logging
 from cloud.registry import AssetRegistry, RegistryError, load_registry
 from cloud.store import InfluxAuth, InfluxClient, InfluxError
@@ -263,16 +264,6 @@ def _sla(args: argparse.Namespace, store: Store) -> int:
         time.sleep(args.every_s)
 
 
-def _time_arg(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 time like 2026-11-23T10:00Z. Got {text!r} instead"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _span_arg(text: str) -> dt.timedelta:
     try:
         value = parse_span(text)
@@ -308,10 +299,10 @@ def _add_dry_run(sub: Any) -> None:  # noqa: ANN401 - argparse's private subpars
     p.add_argument(
         "--from",
         dest="start",
-        type=_time_arg,
+        type=time_arg,
         help="start, inclusive (default: --to minus 90 days)",
     )
-    p.add_argument("--to", dest="end", type=_time_arg, help="end, exclusive (default: now)")
+    p.add_argument("--to", dest="end", type=time_arg, help="end, exclusive (default: now)")
     p.add_argument(
         "--lead-window",
         type=_span_arg,

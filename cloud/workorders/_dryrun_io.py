@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from cloud._args import parse_time
 from cloud.store import InfluxClient, quote_ident, quote_literal
 from cloud.workorders._dryrun import Failure, ScoreAt
 from cloud.workorders._store import Store
@@ -140,13 +141,9 @@ def label_failures(store: Store) -> list[Failure]:
 
 def _when(text: str, where: str) -> dt.datetime:
     try:
-        value = dt.datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise FailureFileError(
-            f"{where}: failed_at must be an ISO 8601 time like 2026-11-23T10:00Z. "
-            f"Got {text!r} instead."
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return parse_time(text)
+    except ValueError as exc:
+        raise FailureFileError(f"{where}: failed_at: {exc}.") from None
 
 
 def file_failures(path: Path) -> list[Failure]:

@@ -291,5 +291,5 @@ def test_a_bad_failures_file_is_a_usage_error_naming_the_line(
     )
     err = capsys.readouterr().err
     assert code == 2
-    assert f"{tmp / 'bad.csv'}:2: failed_at must be an ISO 8601 time" in err
+    assert f"{tmp / 'bad.csv'}:2: failed_at: expected an ISO 8601 time" in err
     assert "Got 'yesterday' instead." in err
