@@ -48,7 +48,7 @@ class SiteSummary(BaseModel):
 
 
 class TargetDrivers(BaseModel):
-    """The explanation stored with one target's latest score."""
+    """The explanation stored with one target's latest explained score."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -60,6 +60,10 @@ class TargetDrivers(BaseModel):
     """`models.explain`'s JSON: ``method``, ``prediction``, ``reference_prediction``, ``other``
     and ``contributions`` (``feature``, ``contribution``, ``value``, ``reference``), largest
     first; empty when the scorer stored none."""
+    latest: dt.datetime | None = None
+    """The time of the latest score, explained or not: later than ``time`` when the scorer did
+    not explain it (``explain: at_risk`` explains only scores at or above the watch level, the
+    alert's clear level); with an empty ``explanation``, no score of the look-back was."""
 
 
 class Drivers(BaseModel):
@@ -120,6 +124,10 @@ def list_sites(ctx: Ctx, _user: Viewer, db: ReadDb) -> list[SiteSummary]:
     ]
 
 
+def _series(row: Mapping[str, Any]) -> tuple[str, str, str]:
+    return tuple(str(row.get(t) or "") for t in ("target", "model_name", "model_version"))  # type: ignore[return-value]
+
+
 def _explanation(raw: object) -> dict[str, Any]:
     if not isinstance(raw, str) or not raw:
         return {}
@@ -143,7 +151,12 @@ def get_drivers(
     asset_id: str,
     target: Annotated[str | None, Query(description="Only this target")] = None,
 ) -> Drivers:
-    """The explanation stored with each target's latest score within the look-back."""
+    """The explanation stored with each target's latest explained score within the look-back.
+
+    ``latest`` tells when the latest score was (the scorer explains only the scores that could
+    open or hold an alert, docs/scoring.md); a series none of whose scores is explained comes
+    with an empty explanation and ``time == latest``.
+    """
     _asset(ctx, asset_id)
     since = ctx.clock() - ctx.settings.scores_lookback
     where = f"asset = $asset AND time >= {ns(since)}"
@@ -156,16 +169,23 @@ def get_drivers(
         f"SELECT {quote_ident('explain')} FROM {quote_ident(SCORES)} WHERE {where} "  # noqa: S608 - quoted names, bound values
         f"GROUP BY {group} ORDER BY time DESC LIMIT 1"
     )
-    rows = ctx.influx_client().query(q, params=params).rows()
+    client = ctx.influx_client()
+    # Selecting `explain` alone skips the points without one: the latest explained score.
+    rows = client.query(q, params=params).rows()
+    q_latest = q.replace(quote_ident("explain"), quote_ident("health"), 1)
+    latest = {_series(r): as_time(r["time"]) for r in client.query(q_latest, params=params).rows()}
+    explained = {_series(r): r for r in rows}
     targets = [
         TargetDrivers(
-            target=str(r.get("target") or ""),
-            model_name=str(r.get("model_name") or ""),
-            model_version=str(r.get("model_version") or ""),
-            time=as_time(r["time"]),
-            explanation=_explanation(r.get("explain")),
+            target=key[0],
+            model_name=key[1],
+            model_version=key[2],
+            time=as_time(r["time"]) if r is not None else latest[key],
+            explanation=_explanation(r.get("explain")) if r is not None else {},
+            latest=latest.get(key),
         )
-        for r in rows
+        for key in sorted({*explained, *latest})
+        for r in [explained.get(key)]
     ]
     targets.sort(key=lambda t: (t.target, t.model_name))
     return Drivers(asset=asset_id, targets=targets)

@@ -20,7 +20,9 @@ from cloud.scoring._config import (
 from cloud.scoring._core import (
     AssetOutcome,
     ConsumableSpec,
+    ExplainRule,
     Score,
+    explain_rule,
     health_from_life,
     health_from_probability,
     prepare_window,
@@ -38,6 +40,8 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "Decider",
     "Decisions",
     "DEFAULT_PLANS",
+    "explain_rule",
+    "ExplainRule",
     "health_from_life",
     "health_from_probability",
     "load_config",

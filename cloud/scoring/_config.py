@@ -150,9 +150,18 @@ class Rules(_Model):
     """A rule fires this long before it is due (parts can be ordered)."""
 
 
-class Explain(_Model):
-    """Per-feature contributions stored with every score (issue 6)."""
+ExplainMode = Literal["at_risk", "always", "never"]
 
+
+class Explain(_Model):
+    """Per-feature contributions stored with a score (issue 6): which scores, and how."""
+
+    mode: ExplainMode = "at_risk"
+    """``at_risk``: only the scores that could open, hold or re-open an alert: the target's
+    highest risk at or above its alert policy's ``clear_level`` (the same policy the alert engine
+    applies; a remaining life counts through its risk, ``1 - rul_lo / health_ref``), or an alert
+    of the (asset, target) still active. ``always``: every score (the former behaviour, about
+    5,000 model rows per C-MAPSS engine). ``never``: none (scores without ``explain``)."""
     top_k: Annotated[int, Field(ge=1, le=50)] = 5
     n_permutations: Annotated[int, Field(ge=2, le=64)] = 4
     max_background: Annotated[int, Field(ge=1, le=500)] = 20
@@ -169,6 +178,8 @@ class ScoringConfig(_Model):
     """Per-target alert policies."""
     rules: Rules = Rules()
     explain: Explain = Explain()
+    """Which scores carry an explanation (``mode``) and its settings; ``explain: never`` is
+    short for ``explain: {mode: never}``."""
     warm_up: Duration = dt.timedelta(days=7)
     """At start, the alert engine re-observes the stored scores of this past span (the engine keeps
     scores only in memory; docs/alerts.md)."""
@@ -189,6 +200,10 @@ class ScoringConfig(_Model):
     default (one per core). One is right on shared cores: spinning threads made one engine's
     scoring 14x slower here."""
 
+    def alert_policy(self, target: str) -> AlertPolicy:
+        """The alert policy of `target` (as `cloud.alerting.AlertEngine.policy_for`)."""
+        return self.alerts.get(target, self.alert)
+
     @model_validator(mode="before")
     @classmethod
     def _defaults(cls, data: Any) -> Any:  # noqa: ANN401 - pydantic's before-validator
@@ -198,6 +213,9 @@ class ScoringConfig(_Model):
         if "profiles" not in data:
             data = {**data, "profiles": DEFAULT_PLANS}
         # AlertPolicy takes seconds or ISO 8601; this file takes '24h' like every other duration.
+        # `explain: never` is short for `explain: {mode: never}`.
+        if isinstance(data.get("explain"), str):
+            data = {**data, "explain": {"mode": data["explain"]}}
         if isinstance(data.get("alert"), dict):
             data = {**data, "alert": _durations(data["alert"])}
         if isinstance(data.get("alerts"), dict):

@@ -32,7 +32,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Literal, cast
 
 import numpy as np
@@ -40,7 +40,8 @@ import pandas as pd
 from sklearn.base import clone
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from cloud.scoring._config import ModelPlan, ProfilePlan, ScoringConfig
+from cloud.alerting import AlertPolicy
+from cloud.scoring._config import ExplainMode, ModelPlan, ProfilePlan, ScoringConfig
 from cloud.workorders import Evidence
 from models import (
     ConsumableLifeModel,
@@ -80,7 +81,8 @@ class Score:
         rul: Remaining life, hours.
         rul_lo: Its interval's lower bound, hours.
         rul_hi: Its interval's upper bound, hours (None when beyond the forecast horizon).
-        explanation: The signals that drove it (JSON-ready, `models.Explanation.to_dict` shape).
+        explanation: The signals that drove it (JSON-ready, `models.Explanation.to_dict` shape);
+            empty when the score was not explained (`ExplainRule`).
         extra: More fields (``p_within_<h>h`` per horizon of a horizon model).
         evidence: For a work order: the driving signals with value and trend.
     """
@@ -114,8 +116,14 @@ class Score:
             if value is not None and math.isfinite(value):
                 out[name] = float(value)
         out.update({k: float(v) for k, v in self.extra.items() if math.isfinite(v)})
-        out["explain"] = json.dumps(_json_safe(self.explanation), separators=(",", ":"))
+        if self.explained:
+            out["explain"] = json.dumps(_json_safe(self.explanation), separators=(",", ":"))
         return out
+
+    @property
+    def explained(self) -> bool:
+        """Whether it carries its explanation (``explain.mode``; `ExplainRule`)."""
+        return bool(self.explanation)
 
     def tags(self) -> dict[str, str]:
         """The point's tags (DESIGN.md)."""
@@ -161,6 +169,66 @@ class AssetOutcome:
     model_skips: tuple[tuple[str, str], ...] = ()
     hours_now: float | None = None
     ts: dt.datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExplainRule:
+    """Which scores are explained (``explain.mode``, docs/scoring.md).
+
+    ``at_risk`` explains every score of an (asset, target) whose highest risk is at or above
+    `level` of the target (the alert policy's ``clear_level``: any score that could open, hold
+    or re-open an alert), or whose alert is still active (`held`); ``always`` every score;
+    ``never`` none. Decided per target after all its models predicted: the alert engine and the
+    work order see the target's scores together.
+
+    Attributes:
+        mode: ``at_risk``, ``always`` or ``never``.
+        level: Target -> the lowest risk explained under ``at_risk``.
+        held: ``(asset, target)`` of the alerts still active: always explained under ``at_risk``.
+    """
+
+    mode: ExplainMode
+    level: Callable[[str], float]
+    held: frozenset[tuple[str, str]] = frozenset()
+
+    def wants(self, asset: str, target: str, risk: float) -> bool:
+        """Whether the scores of `target` of `asset`, the highest at `risk`, are explained."""
+        if self.mode == "always":
+            return True
+        if self.mode == "never":
+            return False
+        return (asset, target) in self.held or risk >= self.level(target)
+
+
+def explain_rule(
+    config: ScoringConfig,
+    *,
+    policy_for: Callable[[str], AlertPolicy] | None = None,
+    held: Iterable[tuple[str, str]] = (),
+) -> ExplainRule:
+    """The `ExplainRule` of `config`, at the alert policies' clear levels.
+
+    Args:
+        config: The scoring configuration (``explain.mode``, ``alert``, ``alerts``).
+        policy_for: Target -> its alert policy (the decider's engine, `AlertEngine.policy_for`);
+            default: the configuration's (the same policies the decider is built from).
+        held: ``(asset, target)`` with an active alert.
+    """
+    of = policy_for or config.alert_policy
+    return ExplainRule(config.explain.mode, lambda target: of(target).clear_level, frozenset(held))
+
+
+def _wanted(scores: Iterable[Score], rule: ExplainRule) -> set[tuple[str, str]]:
+    """``(asset, target)`` whose scores `rule` explains (judged on the target's highest risk)."""
+    top: dict[tuple[str, str], float] = {}
+    for s in scores:
+        key = (s.asset, s.target)
+        top[key] = max(top.get(key, -math.inf), s.risk)
+    return {k for k, risk in top.items() if rule.wants(k[0], k[1], risk)}
+
+
+def _unexplained(score: Score) -> Score:
+    return dataclasses.replace(score, explanation={}, evidence=())
 
 
 class _ModelSkip(Exception):  # noqa: N818 - an outcome, not an error
@@ -420,26 +488,33 @@ def _rul_score(
     ctx: _Ctx,
     mp: ModelPlan,
     loaded: LoadedModel,
-    window: pd.DataFrame,
     *,
     pred: tuple[float, float, float],
-    explanation: dict[str, Any],
 ) -> Score:
     h = ctx.plan.cycle_h
     rul, lo, hi = (x * h for x in pred)
     ref_h = mp.health_ref.total_seconds() / 3600 if mp.health_ref else RUL_CAP_CYCLES * h
-    explanation["unit"] = "cycles"
     return _score(
-        ctx,
-        mp,
-        loaded.version,
-        health_from_life(lo, ref_h),
-        rul=rul,
-        rul_lo=lo,
-        rul_hi=hi,
-        explanation=explanation,
-        evidence=evidence_from(explanation, window, hours_per_axis_hour=1.0 / h, units=ctx.units),
+        ctx, mp, loaded.version, health_from_life(lo, ref_h), rul=rul, rul_lo=lo, rul_hi=hi
     )
+
+
+def _attach(
+    ctx: _Ctx, mp: ModelPlan, window: pd.DataFrame, score: Score, explanation: dict[str, Any]
+) -> Score:
+    """`score` with its explanation and the work-order evidence drawn from it."""
+    axis = 1.0 if mp.kind == "failure" else 1.0 / ctx.plan.cycle_h
+    if mp.kind == "rul":
+        explanation["unit"] = "cycles"
+    return dataclasses.replace(
+        score,
+        explanation=explanation,
+        evidence=evidence_from(explanation, window, hours_per_axis_hour=axis, units=ctx.units),
+    )
+
+
+Finish = Callable[[], Score]
+"""The explained score of a prediction (run only when `ExplainRule` wants it)."""
 
 
 def _rul_predict(loaded: LoadedModel, rows: pd.DataFrame, coverage: float) -> np.ndarray:
@@ -450,13 +525,19 @@ def _rul_predict(loaded: LoadedModel, rows: pd.DataFrame, coverage: float) -> np
     return np.column_stack([rul, interval])
 
 
-def _rul(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
+def _rul(
+    ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame
+) -> tuple[Score, Finish]:
     row = _rul_row(loaded, window)
     pred = _rul_predict(loaded, row, mp.coverage)[0]
     pipe = loaded.estimator
-    explanation = _explain(pipe.regressor_, row, pipe.background_, ctx.config)
-    values = (pred[0], pred[1], pred[2])
-    return _rul_score(ctx, mp, loaded, window, pred=values, explanation=explanation)
+    score = _rul_score(ctx, mp, loaded, pred=(pred[0], pred[1], pred[2]))
+
+    def finish() -> Score:
+        explanation = _explain(pipe.regressor_, row, pipe.background_, ctx.config)
+        return _attach(ctx, mp, window, score, explanation)
+
+    return score, finish
 
 
 def _horizon_row(loaded: LoadedModel, window: pd.DataFrame) -> pd.DataFrame:
@@ -472,10 +553,8 @@ def _horizon_score(
     ctx: _Ctx,
     mp: ModelPlan,
     loaded: LoadedModel,
-    window: pd.DataFrame,
     *,
     proba: pd.Series,
-    explanation: dict[str, Any],
 ) -> Score:
     model = loaded.estimator
     h = ctx.plan.cycle_h
@@ -489,16 +568,21 @@ def _horizon_score(
         probability=p,
         horizon_h=float(model.score_horizon) * h,
         extra=extra,
-        explanation=explanation,
-        evidence=evidence_from(explanation, window, hours_per_axis_hour=1.0 / h, units=ctx.units),
     )
 
 
-def _horizon(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
+def _horizon(
+    ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame
+) -> tuple[Score, Finish]:
     row = _horizon_row(loaded, window)
     proba = loaded.estimator.predict_proba(row).iloc[0]
-    explanation = _explain(loaded.estimator, row, None, ctx.config)
-    return _horizon_score(ctx, mp, loaded, window, proba=proba, explanation=explanation)
+    score = _horizon_score(ctx, mp, loaded, proba=proba)
+
+    def finish() -> Score:
+        explanation = _explain(loaded.estimator, row, None, ctx.config)
+        return _attach(ctx, mp, window, score, explanation)
+
+    return score, finish
 
 
 def _failure_row(mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> pd.DataFrame:
@@ -519,10 +603,8 @@ def _failure_score(
     ctx: _Ctx,
     mp: ModelPlan,
     loaded: LoadedModel,
-    window: pd.DataFrame,
     *,
     p: float,
-    explanation: dict[str, Any],
 ) -> Score:
     assert mp.horizon is not None  # noqa: S101 - the config validator requires it
     return _score(
@@ -532,16 +614,33 @@ def _failure_score(
         health_from_probability(p),
         probability=p,
         horizon_h=mp.horizon.total_seconds() / 3600,
-        explanation=explanation,
-        evidence=evidence_from(explanation, window, hours_per_axis_hour=1.0, units=ctx.units),
     )
 
 
-def _failure(ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame) -> Score:
+def _failure(
+    ctx: _Ctx, mp: ModelPlan, loaded: LoadedModel, window: pd.DataFrame
+) -> tuple[Score, Finish]:
     row = _failure_row(mp, loaded, window)
     p = float(loaded.estimator.predict_proba(row)[0, 1])
-    explanation = _explain(loaded.estimator, row, None, ctx.config)
-    return _failure_score(ctx, mp, loaded, window, p=p, explanation=explanation)
+    score = _failure_score(ctx, mp, loaded, p=p)
+
+    def finish() -> Score:
+        explanation = _explain(loaded.estimator, row, None, ctx.config)
+        return _attach(ctx, mp, window, score, explanation)
+
+    return score, finish
+
+
+def _consumable_pending(
+    ctx: _Ctx,
+    mp: ModelPlan,
+    loaded: LoadedModel | None,
+    window: pd.DataFrame,
+    item: ConsumableSpec | None,
+) -> tuple[Score, Finish]:
+    """A consumable's fit explains itself (trend and rate): dropped when not wanted."""
+    score = _consumable(ctx, mp, loaded, window, item)
+    return _unexplained(score), lambda: score
 
 
 def since_replacement(series: pd.Series, threshold: float, *, rising: bool) -> pd.Series:
@@ -647,6 +746,7 @@ def score_asset(
     consumables: Sequence[ConsumableSpec] = (),
     units: Mapping[str, str] | None = None,
     raw_long: pd.DataFrame | None = None,
+    explain: ExplainRule | None = None,
 ) -> AssetOutcome:
     """Score one asset: every model of its plan on its window.
 
@@ -661,6 +761,7 @@ def score_asset(
         consumables: The profile's consumables (signal, threshold).
         units: Signal -> unit, for the evidence.
         raw_long: The telemetry of ``plan.consumable_window`` for consumable kinds (default `raw`).
+        explain: Which scores are explained; default `explain_rule` of `config` (no alert held).
 
     Returns:
         The scores, or the reason the asset (or a model) was skipped.
@@ -676,7 +777,13 @@ def score_asset(
     # scoring 14x slower (measured here: 2.8 s vs 0.2 s per engine).
     with threadpool_limits(limits=1, user_api="openmp"):
         scores, skips = _run_models(
-            ctx, window=window, raw_long=raw_long, models=models, consumables=consumables, now=now
+            ctx,
+            window=window,
+            raw_long=raw_long,
+            models=models,
+            consumables=consumables,
+            now=now,
+            rule=explain or explain_rule(config),
         )
     return AssetOutcome(
         asset,
@@ -707,9 +814,10 @@ def _run_models(
     models: Mapping[str, LoadedModel],
     consumables: Sequence[ConsumableSpec],
     now: dt.datetime,
+    rule: ExplainRule,
 ) -> tuple[list[Score], list[tuple[str, str]]]:
     by_name = {c.name: c for c in consumables}
-    scores: list[Score] = []
+    pending: list[tuple[ModelPlan, Score, Finish]] = []
     skips: list[tuple[str, str]] = []
     long_window: pd.DataFrame | None = None
     for mp in ctx.plan.models:
@@ -722,16 +830,28 @@ def _run_models(
                         else prepare_window(raw_long, ctx.plan, now=now)[0]
                     )
                 loaded = _champion(models, mp) if mp.kind == "consumable" else None
-                scores.append(_consumable(ctx, mp, loaded, long_window, by_name.get(mp.target)))
+                item = by_name.get(mp.target)
+                pending.append((mp, *_consumable_pending(ctx, mp, loaded, long_window, item)))
                 continue
             loaded = _champion(models, mp)
             runner = {"rul": _rul, "horizon_failure": _horizon, "failure": _failure}[mp.kind]
-            scores.append(runner(ctx, mp, loaded, window))
+            pending.append((mp, *runner(ctx, mp, loaded, window)))
         except _ModelSkip as skip:
             skips.append((mp.model_name, skip.reason))
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             # A window the model cannot take (NaN settings, odd types, a champion pickled by an
             # incompatible version): counted and logged by the shell, never a crash.
+            skips.append((mp.model_name, "model_error"))
+    # Explained once every model predicted: the rule judges a target on its highest risk.
+    wanted = _wanted((score for _, score, _ in pending), rule)
+    scores: list[Score] = []
+    for mp, score, finish in pending:
+        if (score.asset, score.target) not in wanted:
+            scores.append(score)
+            continue
+        try:
+            scores.append(finish())
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             skips.append((mp.model_name, "model_error"))
     return scores, skips
 
@@ -763,6 +883,7 @@ class _Job:
     row: pd.DataFrame | None = None
     item: ConsumableSpec | None = None
     result: Score | str | None = None  # the score, or the skip reason
+    finish: Finish | None = None  # its explanation one by one; None: by `_explain_jobs`
 
 
 @dataclasses.dataclass(slots=True)
@@ -779,6 +900,7 @@ class Batch:
 
     entries: list[AssetOutcome | _Asset]
     jobs: dict[tuple[object, ...], list[_Job]]
+    rule: ExplainRule
 
     @property
     def rows(self) -> int:
@@ -792,14 +914,15 @@ def prepare_batch(
     models: Mapping[str, LoadedModel],
     config: ScoringConfig,
     now: dt.datetime,
+    explain: ExplainRule | None = None,
 ) -> Batch:
     """The features phase of a pass: each asset's window and each model's feature row.
 
     `infer_batch` then runs each model once over the rows of every asset. Together they give
     exactly what `score_asset` gives asset by asset (tested): the same rows go through the same
-    models, only in fewer calls.
+    models, only in fewer calls. `explain` as for `score_asset`.
     """
-    batch = Batch(entries=[], jobs={})
+    batch = Batch(entries=[], jobs={}, rule=explain or explain_rule(config))
     for item in items:
         if item.plan is None:
             batch.entries.append(AssetOutcome(item.asset, skipped="no_plan"))
@@ -846,8 +969,10 @@ def prepare_batch(
 def infer_batch(batch: Batch) -> list[AssetOutcome]:
     """The inference phase: each model once over its rows of every asset, then the scores.
 
-    A batch call that fails (a row the model cannot take) is redone row by row, so only the
-    assets at fault get ``model_error``, as with `score_asset`.
+    Predictions first; then the explanations the batch's `ExplainRule` wants (judged per target
+    on its highest risk, as `score_asset`), each model once over the rows wanted. A batch call
+    that fails (a row the model cannot take) is redone row by row, so only the assets at fault
+    get ``model_error``, as with `score_asset`.
     """
     for key, jobs in batch.jobs.items():
         if key[0] in {"consumable", "consumable_online"}:
@@ -859,6 +984,7 @@ def infer_batch(batch: Batch) -> list[AssetOutcome]:
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             for job in jobs:
                 _run_one(job)
+    _explain_wanted(batch)
     out: list[AssetOutcome] = []
     for entry in batch.entries:
         if isinstance(entry, AssetOutcome):
@@ -884,6 +1010,27 @@ def infer_batch(batch: Batch) -> list[AssetOutcome]:
     return out
 
 
+def _explain_wanted(batch: Batch) -> None:
+    """The explanations the batch's rule wants, each model once over the rows wanted."""
+    every = [j for jobs in batch.jobs.values() for j in jobs]
+    wanted = _wanted((j.result for j in every if isinstance(j.result, Score)), batch.rule)
+    for jobs in batch.jobs.values():
+        todo = [
+            j for j in jobs if isinstance(j.result, Score) and (j.ctx.asset, j.mp.target) in wanted
+        ]
+        together = [j for j in todo if j.finish is None]
+        for job in todo:
+            if job.finish is not None:
+                _finish_one(job, job.finish)
+        if not together:
+            continue
+        try:
+            _explain_jobs(together)
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            for job in together:
+                _finish_one(job, lambda job=job: _explain_jobs([job]))  # type: ignore[misc]
+
+
 def score_batch(
     items: Sequence[AssetInput],
     *,
@@ -907,15 +1054,28 @@ def _run_one(job: _Job) -> None:
     """One job alone, by the per-asset runners (the fallback, and the consumables)."""
     try:
         if job.mp.kind in {"consumable", "consumable_online"}:
-            job.result = _consumable(job.ctx, job.mp, job.loaded, job.window, job.item)
+            job.result, job.finish = _consumable_pending(
+                job.ctx, job.mp, job.loaded, job.window, job.item
+            )
             return
         assert job.loaded is not None  # noqa: S101 - model kinds always have their champion
         runner = {"rul": _rul, "horizon_failure": _horizon, "failure": _failure}[job.mp.kind]
-        job.result = runner(job.ctx, job.mp, job.loaded, job.window)
+        job.result, job.finish = runner(job.ctx, job.mp, job.loaded, job.window)
     except _ModelSkip as skip:
         job.result = skip.reason
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         job.result = "model_error"
+
+
+def _finish_one(job: _Job, finish: Callable[[], object]) -> None:
+    """Explain one job (its explanation failing is ``model_error``, as in `score_asset`)."""
+    try:
+        out = finish()
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        job.result = "model_error"
+        return
+    if isinstance(out, Score):
+        job.result = out
 
 
 def _score_horizon(model: Any) -> Callable[[pd.DataFrame], np.ndarray]:  # noqa: ANN401
@@ -939,61 +1099,59 @@ def _score_horizon(model: Any) -> Callable[[pd.DataFrame], np.ndarray]:  # noqa:
     return predict
 
 
-def _run_many(jobs: Sequence[_Job]) -> None:
-    """Jobs of one model: one predict call and one explanation pass over all their rows."""
+def _stack(jobs: Sequence[_Job]) -> pd.DataFrame:
     first = jobs[0]
-    loaded, mp, cfg = first.loaded, first.mp, first.ctx.config
-    assert loaded is not None  # noqa: S101 - model kinds have their champion
-    assert first.row is not None  # noqa: S101 - and their feature row
-    rows = pd.DataFrame(
+    assert first.row is not None  # noqa: S101 - model kinds have their feature row
+    return pd.DataFrame(
         np.vstack([job.row.to_numpy(dtype=float) for job in jobs if job.row is not None]),
         columns=first.row.columns,
     )
+
+
+def _run_many(jobs: Sequence[_Job]) -> None:
+    """Jobs of one model: one predict call over all their rows (unexplained scores)."""
+    first = jobs[0]
+    loaded, mp = first.loaded, first.mp
+    assert loaded is not None  # noqa: S101 - model kinds have their champion
+    rows = _stack(jobs)
     model = loaded.estimator
-
-    def explained(
-        of: Any,  # noqa: ANN401 - any fitted model
-        background: pd.DataFrame | None,
-        predict: Callable[[pd.DataFrame], np.ndarray] | None = None,
-    ) -> list[dict[str, Any]]:
-        # As `_explain` for one row, for every row: same paths, fewer predict calls.
-        return [
-            e.to_dict()
-            for e in explain_many(
-                of,
-                rows,
-                background,
-                predict=predict,
-                top_k=cfg.explain.top_k,
-                n_permutations=cfg.explain.n_permutations,
-                max_background=cfg.explain.max_background,
-            )
-        ]
-
     if mp.kind == "rul":
         pred = _rul_predict(loaded, rows, mp.coverage)
-        explanations = explained(model.regressor_, model.background_)
         for i, job in enumerate(jobs):
             values = (pred[i, 0], pred[i, 1], pred[i, 2])
-            job.result = _rul_score(
-                job.ctx, mp, loaded, job.window, pred=values, explanation=explanations[i]
-            )
+            job.result = _rul_score(job.ctx, mp, loaded, pred=values)
     elif mp.kind == "horizon_failure":
         proba = model.predict_proba(rows)
-        explanations = explained(model, None, predict=_score_horizon(model))
         for i, job in enumerate(jobs):
-            job.result = _horizon_score(
-                job.ctx,
-                mp,
-                loaded,
-                job.window,
-                proba=proba.iloc[i],
-                explanation=explanations[i],
-            )
+            job.result = _horizon_score(job.ctx, mp, loaded, proba=proba.iloc[i])
     else:
         p = np.asarray(model.predict_proba(rows), dtype=float)[:, 1]
-        explanations = explained(model, None)
         for i, job in enumerate(jobs):
-            job.result = _failure_score(
-                job.ctx, mp, loaded, job.window, p=float(p[i]), explanation=explanations[i]
-            )
+            job.result = _failure_score(job.ctx, mp, loaded, p=float(p[i]))
+
+
+def _explain_jobs(jobs: Sequence[_Job]) -> None:
+    """Scored jobs of one model: one explanation pass over their rows (as `_explain`, per row)."""
+    first = jobs[0]
+    loaded, mp, cfg = first.loaded, first.mp, first.ctx.config
+    assert loaded is not None  # noqa: S101 - model kinds have their champion
+    model = loaded.estimator
+    of: Any = model
+    background: pd.DataFrame | None = None
+    predict: Callable[[pd.DataFrame], np.ndarray] | None = None
+    if mp.kind == "rul":
+        of, background = model.regressor_, model.background_
+    elif mp.kind == "horizon_failure":
+        predict = _score_horizon(model)
+    explanations = explain_many(
+        of,
+        _stack(jobs),
+        background,
+        predict=predict,
+        top_k=cfg.explain.top_k,
+        n_permutations=cfg.explain.n_permutations,
+        max_background=cfg.explain.max_background,
+    )
+    for job, e in zip(jobs, explanations, strict=True):
+        assert isinstance(job.result, Score)  # noqa: S101 - only scored jobs are explained
+        job.result = _attach(job.ctx, mp, job.window, job.result, e.to_dict())

@@ -16,6 +16,7 @@ class ScorerMetrics:
         assets_skipped: Assets not scored, by reason (``no_data``, ``stale``, ...).
         model_skips: Models that could not score an asset's window, by ``model/reason``.
         scores_written: Points written to the ``scores`` measurement.
+        scores_explained: Scores computed with their explanation (``explain.mode``).
         queries: Telemetry queries sent.
         alert_changes: Alert changes saved.
         work_orders_created: Prediction work orders stored.
@@ -32,6 +33,7 @@ class ScorerMetrics:
     assets_skipped: Counter[str] = dataclasses.field(default_factory=Counter)
     model_skips: Counter[str] = dataclasses.field(default_factory=Counter)
     scores_written: int = 0
+    scores_explained: int = 0
     queries: int = 0
     alert_changes: int = 0
     work_orders_created: int = 0
@@ -62,6 +64,8 @@ class ScorerMetrics:
             ),
             f"# TYPE {p}scores_written_total counter",
             f"{p}scores_written_total {self.scores_written}",
+            f"# TYPE {p}scores_explained_total counter",
+            f"{p}scores_explained_total {self.scores_explained}",
             f"# TYPE {p}telemetry_queries_total counter",
             f"{p}telemetry_queries_total {self.queries}",
             f"# TYPE {p}alert_changes_total counter",

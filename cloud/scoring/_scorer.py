@@ -13,7 +13,10 @@ One pass (`Scorer.run_once`) at time ``now``, in phases (each timed, `PassReport
 4. **features**: each asset's window is prepared and each model's feature row computed
    (`prepare_batch`);
 5. **inference**: each model runs once over the rows of every asset of the pass, predictions and
-   explanations alike (`infer_batch`; the consumables' per-asset fits run here too);
+   then the explanations ``explain.mode`` wants (`infer_batch`; the consumables' per-asset fits
+   run here too). ``at_risk`` explains a target's scores when its highest risk reaches its alert
+   policy's ``clear_level`` or its alert is active (`Scorer.explain_rule`); the others are
+   written without ``explain`` (`PassReport.explained` counts the explained);
 6. **write**: every score of the pass as ``scores`` points (DESIGN.md tags and fields, ``explain``
    a JSON string), ``write_points`` lines per request;
 7. **decide**: per asset, the decider feeds the alert engine, creates work orders and applies
@@ -50,7 +53,9 @@ from cloud.scoring._core import (
     AssetInput,
     AssetOutcome,
     ConsumableSpec,
+    ExplainRule,
     Score,
+    explain_rule,
     infer_batch,
     prepare_batch,
     score_asset,
@@ -114,6 +119,16 @@ class PassReport:
     phases: Mapping[str, float] = dataclasses.field(default_factory=dict)
     """Seconds per phase: ``read``, ``features``, ``inference``, ``write``, ``decide``."""
 
+    @property
+    def scores(self) -> int:
+        """Scores of the pass."""
+        return sum(len(o.scores) for o in self.outcomes)
+
+    @property
+    def explained(self) -> int:
+        """Scores of the pass that carry their explanation (``explain.mode``)."""
+        return sum(1 for o in self.outcomes for s in o.scores if s.explained)
+
 
 PHASES = ("read", "features", "inference", "write", "decide")
 """The timed phases of a pass (`PassReport.phases`)."""
@@ -166,6 +181,7 @@ class Scorer:
         self._missing_models: set[str] = set()
         self._asset_state: dict[str, str] = {}
         self._warmed = False
+        self._rule: ExplainRule | None = None  # set at the start of each pass
         self._threads_set = False
 
     # ------------------------------------------------------------------ models
@@ -244,6 +260,7 @@ class Scorer:
             if not self._warmed:
                 self._warm(now)
             self.decider.restore()
+        self._rule = self.explain_rule()
         phases = dict.fromkeys(PHASES, 0.0)
         decisions = Decisions()
         read: list[tuple[Asset, ProfilePlan, pd.DataFrame]] = []
@@ -347,7 +364,9 @@ class Scorer:
         """Features, inference, write and decide for every asset read (the batched phases)."""
         t0 = time.perf_counter()
         items = [self._input(asset, plan, raw, now) for asset, plan, raw in read]
-        batch = prepare_batch(items, models=self.models, config=self.config, now=now)
+        batch = prepare_batch(
+            items, models=self.models, config=self.config, now=now, explain=self._rule
+        )
         t1 = time.perf_counter()
         outcomes = [self._record(o) for o in infer_batch(batch)]
         t2 = time.perf_counter()
@@ -463,7 +482,22 @@ class Scorer:
             now=now,
             consumables=item.consumables,
             units=item.units,
+            explain=self._rule,
         )
+
+    def explain_rule(self) -> ExplainRule:
+        """Which scores this pass explains: ``explain.mode`` at the decider's alert policies.
+
+        ``at_risk``: the levels are the decider's engine's own (`AlertEngine.policy_for`), and the
+        (asset, target) of its active alerts are always explained (a score that holds an alert
+        below its clear level can still build its work order). Without a decider: the
+        configuration's policies, no alert held.
+        """
+        if self.decider is None:
+            return explain_rule(self.config)
+        engine = self.decider.engine
+        held = [(a.asset, a.target) for a in engine.alerts() if a.active]
+        return explain_rule(self.config, policy_for=engine.policy_for, held=held)
 
     def _record(self, outcome: AssetOutcome) -> AssetOutcome:
         state = outcome.skipped or ("scored" if outcome.scores else "no_scores")
@@ -475,6 +509,7 @@ class Scorer:
             self.metrics.assets_skipped["no_scores"] += 1
         for model, reason in outcome.model_skips:
             self.metrics.model_skips[f"{model}/{reason}"] += 1
+        self.metrics.scores_explained += sum(1 for s in outcome.scores if s.explained)
         before = self._asset_state.get(outcome.asset)
         if before != state:
             self._asset_state[outcome.asset] = state
@@ -569,7 +604,8 @@ def summary(report: PassReport) -> Mapping[str, object]:
         "now": report.now.isoformat(),
         "assets": len(report.outcomes),
         "scored": sum(1 for o in report.outcomes if o.scores),
-        "scores": sum(len(o.scores) for o in report.outcomes),
+        "scores": report.scores,
+        "explained": report.explained,
         "skipped": skipped,
         "queries": report.queries,
         "read_s": round(report.read_s, 3),

@@ -15,6 +15,12 @@ What one ``prognos score`` pass does, timed phase by phase, for N = 1,000 and 10
    *i* replays FD001 training engine *u* (seeded) up to a cycle *c* of its life, the 72 cycles of
    the shipped plan's 72 h window, one cycle an hour, polled twice per cycle (20 min apart, as the
    agent does), the last poll 20 min before the scoring time. 10 sites, 10 assets a gateway.
+   The fleet is mostly healthy: ``--degraded`` (default 0.1) of the engines are in the last
+   ``DEGRADED_CYCLES`` (50) cycles of their run to failure, the others at a random cycle at least
+   ``HEALTHY_MARGIN`` (100) cycles before it, replaying a run long enough for that (a maintained
+   fleet; a uniform point of life, as before, put about half the engines within 60 cycles of
+   failure). What share of scores gets explained (``at_risk``) then depends on the champions:
+   the RUL interval's lower bound is what counts.
 3. The assets are registered (`cloud.registry.AssetRegistry`); the champions ``cmapss_rul`` and
    ``cmapss_failure`` are trained by ``prognos train`` (its own code path, quick parameters:
    ``--max-units 20``, 30 boosting rounds x 3 folds for RUL, 20 rounds for the failure model) into
@@ -25,14 +31,20 @@ What one ``prognos score`` pass does, timed phase by phase, for N = 1,000 and 10
    alert warm-up), then ``--repeats`` timed passes (median, min-max), one minute apart. Each pass is
    split into the scorer's phases (`PassReport.phases`): **read** (``batch_assets`` assets per
    InfluxDB query, ``read_match``), **features** (windows and feature rows), **inference** (each
-   model once over every asset's row: predictions, explanations; consumable fits), **write**
-   (``scores`` in batched line protocol), **decide** (alert engine, work orders, rules).
+   model once over every asset's row: predictions, then the explanations ``explain.mode`` wants,
+   ``--explain``, default ``at_risk``; consumable fits), **write** (``scores`` in batched line
+   protocol), **decide** (alert engine, work orders, rules). The table shows the explained
+   fraction of each pass's scores (``expl``).
 5. **Baseline**, in the same run: the per-asset path (``batch_inference: false``, one predict and
    one explanation per asset and model, as before issue 7's batching) on the first
    ``--baseline-assets`` assets (default 100: about 0.2-1.5 s an asset), after its own untimed
    first pass. The script checks that both paths wrote the same scores for those assets (exit 1
    if not).
-6. **Read strategies** (``--read-sweep``, on by default): the read phase alone for the largest
+6. **Explain baseline** (``--always-assets``, default 200; 0: none): ``explain: always`` (every
+   score explained, the behaviour before ``at_risk``) on the first assets, batched, to compare the
+   cost per asset; the script checks that its scores equal the main run's for those assets, and
+   that every score the main run explained carries the same explanation (exit 1 if not).
+7. **Read strategies** (``--read-sweep``, on by default): the read phase alone for the largest
    N <= 1,000, per query form (``OR`` list or one regular expression) and assets per query.
 
 Output: per N the median pass, its phases, assets/s, queries, scores, peak RSS (Linux ``VmHWM``
@@ -44,6 +56,8 @@ batched/per-asset ratio per asset. Timings are reported, never asserted.
     .venv/bin/python scripts/bench/scoring_cycle.py --quick         # smoke run, a few minutes
     .venv/bin/python scripts/bench/scoring_cycle.py --models var/models --assets 1000
     .venv/bin/python scripts/bench/scoring_cycle.py --batch-assets 100 --read-match regex
+    .venv/bin/python scripts/bench/scoring_cycle.py --assets 200 --always-assets 100 \
+        --baseline-assets 20 --no-read-sweep                        # a few minutes
 """
 
 from __future__ import annotations
@@ -104,6 +118,12 @@ QUICK_TRAIN = (
     ["cmapss_rul", "--max-units", "20", "--param", "max_iter=30", "--param", "n_folds=3"],
     ["cmapss_failure", "--max-units", "20", "--param", "max_iter=20", "--param", "folds=2"],
 )
+DEGRADED = 0.1
+"""The default share of engines near the end of their life."""
+DEGRADED_CYCLES = 50
+"""A degraded engine is within this many cycles of failure."""
+HEALTHY_MARGIN = 100
+"""A healthy engine is at least this many cycles from failure (or at its 72nd cycle)."""
 SWEEP_MAX = 1_000
 """The read sweep runs on the largest N up to this."""
 SWEEP = (("or", 20), ("or", 100), ("or", 500), ("regex", 100), ("regex", 500), ("regex", 1000))
@@ -143,17 +163,26 @@ def asset_record(i: int) -> Asset:
 
 
 def engine_readings(
-    i: int, units: dict[int, list[dict[str, float]]], seed: int
+    i: int, units: dict[int, list[dict[str, float]]], seed: int, degraded: float = DEGRADED
 ) -> Iterator[dict[str, Any]]:
     """Asset *i*'s window: 72 cycles of a seeded FD001 engine, two polls per cycle.
+
+    With probability `degraded` the engine is within `DEGRADED_CYCLES` of failure, otherwise
+    at least `HEALTHY_MARGIN` from it (module docstring, 2).
 
     Contract-v1 readings as JSON-ready dicts (the shape `prognos_contract.encode_telemetry`
     writes; building `Reading`s, which check every field, took longer than the whole write).
     """
     rng = np.random.default_rng([seed, i])
-    unit = sorted(units)[int(rng.integers(len(units)))]
-    rows = units[unit]
-    end = int(rng.integers(CYCLES, len(rows) + 1))  # the cycle the engine is at now
+    # The cycle the engine is at now (FD001 runs last 128-362 cycles): a healthy engine replays a
+    # run long enough for its window to end `HEALTHY_MARGIN` cycles before the failure.
+    if rng.random() < degraded:
+        rows = units[sorted(units)[int(rng.integers(len(units)))]]
+        end = int(rng.integers(max(CYCLES, len(rows) - DEGRADED_CYCLES), len(rows) + 1))
+    else:
+        long = sorted(u for u, r in units.items() if len(r) >= CYCLES + HEALTHY_MARGIN)
+        rows = units[long[int(rng.integers(len(long)))]]
+        end = int(rng.integers(CYCLES, len(rows) - HEALTHY_MARGIN + 1))
     last = NOW - LAST_POLL_BEFORE - dt.timedelta(minutes=POLLS_MIN[-1])
     for cycle in range(end - CYCLES + 1, end + 1):
         at = last - dt.timedelta(hours=end - cycle)
@@ -164,7 +193,9 @@ def engine_readings(
             yield {"asset": f"engine-{i:05d}", "ts": ms, "values": values}
 
 
-def load_fleet(influx: InfluxClient, n: int, registry: AssetRegistry, seed: int) -> int:
+def load_fleet(
+    influx: InfluxClient, n: int, registry: AssetRegistry, seed: int, degraded: float = DEGRADED
+) -> int:
     """Write `n` assets' windows through the ingester's core; returns the points written."""
     units = read_cmapss_units(DATA / "train_FD001.txt")
     classifier = Classifier(
@@ -190,7 +221,7 @@ def load_fleet(influx: InfluxClient, n: int, registry: AssetRegistry, seed: int)
         readings = [
             r
             for i in range(first, min(first + ASSETS_PER_GATEWAY, n))
-            for r in engine_readings(i, units, seed)
+            for r in engine_readings(i, units, seed, degraded)
         ]
         for start in range(0, len(readings), READINGS_PER_MESSAGE):
             seqs[gateway] = seqs.get(gateway, 0) + 1
@@ -264,6 +295,7 @@ class Result:
     first_pass_s: float = 0.0
     queries: int = 0
     scores: int = 0
+    explained: int = 0
     scored: int = 0
     peak_rss_mb: float = 0.0
 
@@ -317,9 +349,13 @@ def run_cycles(
     for k in range(1, repeats + 1):
         report = scorer.run_once(NOW + dt.timedelta(minutes=k))
         result.passes.append({"total": report.duration_s, **report.phases})
-        say(f"  {path}, N={n:,}: pass {k} {report.duration_s:.1f} s")
+        say(
+            f"  {path}, N={n:,}: pass {k} {report.duration_s:.1f} s, explained "
+            f"{report.explained:,} of {report.scores:,} scores ({fraction(report):.1%})"
+        )
     result.queries = report.queries
-    result.scores = sum(len(o.scores) for o in report.outcomes)
+    result.scores = report.scores
+    result.explained = report.explained
     result.scored = sum(1 for o in report.outcomes if o.scores)
     result.peak_rss_mb = peak_rss_mb()
     return result, report
@@ -365,19 +401,25 @@ def read_sweep(
 # ------------------------------------------------------------------------------------ output
 
 
+def fraction(report: PassReport) -> float:
+    """The explained share of a pass's scores."""
+    return report.explained / report.scores if report.scores else 0.0
+
+
 def table(results: Sequence[Result]) -> Iterator[str]:
     """One line per path and N."""
     head = "".join(f"{p + ' s':>12}" for p in PHASES)
     yield (
         f"  {'path':<10} {'N':>7} {'pass s':>9} {'min-max':>13}{head} {'assets/s':>9} "
-        f"{'queries':>8} {'scores':>7} {'peak RSS MB':>12}"
+        f"{'queries':>8} {'scores':>7} {'expl':>6} {'peak RSS MB':>12}"
     )
     for r in results:
         spread = f"{min(p['total'] for p in r.passes):.1f}-{max(p['total'] for p in r.passes):.1f}"
         phases = "".join(f"{r.phase(p):>12.2f}" for p in PHASES)
         yield (
             f"  {r.path:<10} {r.n:>7,} {r.median_s:>9.2f} {spread:>13}{phases} "
-            f"{r.n / r.median_s:>9,.1f} {r.queries:>8,} {r.scores:>7,} {r.peak_rss_mb:>12,.0f}"
+            f"{r.n / r.median_s:>9,.1f} {r.queries:>8,} {r.scores:>7,} "
+            f"{r.explained / max(r.scores, 1):>6.1%} {r.peak_rss_mb:>12,.0f}"
         )
 
 
@@ -391,6 +433,27 @@ def same_scores(a: PassReport, b: PassReport) -> tuple[bool, int]:
             return False, compared
         if [s.fields() for s in o.scores] != [s.fields() for s in other.scores]:
             return False, compared
+        compared += 1
+    return True, compared
+
+
+def same_explained(main: PassReport, always: PassReport) -> tuple[bool, int]:
+    """Whether `always` (every score explained) agrees with `main` on its assets.
+
+    The same numbers for every score, and the same explanation wherever `main` has one.
+    """
+    mine = {o.asset: o for o in main.outcomes}
+    compared = 0
+    for o in always.outcomes:
+        other = mine.get(o.asset)
+        if other is None or len(other.scores) != len(o.scores):
+            return False, compared
+        for full, part in zip(o.scores, other.scores, strict=True):
+            f, g = full.fields(), part.fields()
+            if not full.explained:
+                return False, compared
+            if g != (f if part.explained else {k: v for k, v in f.items() if k != "explain"}):
+                return False, compared
         compared += 1
     return True, compared
 
@@ -409,6 +472,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=int,
         default=100,
         help="assets scored by the per-asset path (default 100; 0: no baseline)",
+    )
+    p.add_argument(
+        "--explain",
+        choices=["at_risk", "always", "never"],
+        default="at_risk",
+        help="explain.mode of the main runs (default at_risk, the shipped default)",
+    )
+    p.add_argument(
+        "--always-assets",
+        type=int,
+        default=200,
+        help="assets scored again with explain: always, batched (default 200; 0: none)",
+    )
+    p.add_argument(
+        "--degraded",
+        type=float,
+        default=DEGRADED,
+        help=f"share of engines near the end of their life (default {DEGRADED})",
     )
     p.add_argument("--models", type=Path, help="score with this registry's champions")
     p.add_argument("--batch-assets", type=int, help="assets per query (default: the config's)")
@@ -458,26 +539,28 @@ def _run(
     say(f"influxd {influx.ping()} at {svc.env['PROGNOS_INFLUX_URL']}")
     fleet = [asset_record(i) for i in range(max(sizes))]
     started = time.perf_counter()
-    points = load_fleet(influx, len(fleet), AssetRegistry(fleet), args.seed)
+    points = load_fleet(influx, len(fleet), AssetRegistry(fleet), args.seed, args.degraded)
     say(
         f"wrote {points:,} points for {len(fleet):,} assets through the ingester's core in "
         f"{time.perf_counter() - started:.0f} s ({CYCLES} cycles x {len(POLLS_MIN)} polls each)"
     )
     models = champions(args.models, work, say)
     say(f"models: {describe(models)}")
-    update: dict[str, Any] = {}
+    shipped = ScoringConfig()
+    update: dict[str, Any] = {
+        "explain": shipped.explain.model_copy(update={"mode": args.explain}),
+    }
     if args.batch_assets:
         update["batch_assets"] = args.batch_assets
     if args.read_match:
         update["read_match"] = args.read_match
     # The shipped plans, the fleet's profile only (the mills' models are not trained here).
-    shipped = ScoringConfig()
     config = shipped.model_copy(update={"profiles": {PROFILE: shipped.profiles[PROFILE]}, **update})
     say(
         f"config: batch_assets {config.batch_assets}, read_match {config.read_match}, "
         f"write_points {config.write_points}, openmp_threads {config.openmp_threads}, explain "
-        f"{config.explain.n_permutations} permutations x {config.explain.max_background} "
-        f"background rows"
+        f"{config.explain.mode}: {config.explain.n_permutations} permutations x "
+        f"{config.explain.max_background} background rows; fleet: {args.degraded:.0%} degraded"
     )
     sweep: list[dict[str, Any]] = []
     if not args.no_read_sweep:
@@ -501,7 +584,18 @@ def _run(
         store.close()
         ok, compared = same_scores(reports[min(sizes)], report)
         say(f"  per-asset vs batched scores of {compared} assets: {'equal' if ok else 'DIFFERENT'}")
-    summarise(results, baseline, say)
+    always, same = always_baseline(
+        args,
+        config=config,
+        fleet=fleet,
+        models=models,
+        influx=influx,
+        work=work,
+        reports=reports,
+        say=say,
+    )
+    ok = ok and same
+    summarise(results, baseline, say, always)
     if args.json:
         figures = {
             "python": platform.python_version(),
@@ -510,21 +604,60 @@ def _run(
             "read_sweep": sweep,
             "runs": [
                 asdict(r) | {"median_s": r.median_s, "assets_per_s": r.n / r.median_s}
-                for r in [*results, *([baseline] if baseline else [])]
+                for r in [
+                    *results,
+                    *([baseline] if baseline else []),
+                    *([always] if always else []),
+                ]
             ],
             "same_scores": ok,
         }
         Path(args.json).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     if not ok:
-        say("FAIL: the batched path's scores differ from the per-asset path's")
+        say("FAIL: the scores differ between paths (batched, per-asset, explain always)")
         return 1
     return 0
 
 
-def summarise(results: Sequence[Result], baseline: Result | None, say: Any) -> None:  # noqa: ANN401
-    """The table, the growth ratio and the batched / per-asset ratio."""
+def always_baseline(
+    args: argparse.Namespace,
+    *,
+    config: ScoringConfig,
+    fleet: Sequence[Asset],
+    models: Path,
+    influx: InfluxClient,
+    work: Path,
+    reports: dict[int, PassReport],
+    say: Any,  # noqa: ANN401
+) -> tuple[Result | None, bool]:
+    """``explain: always`` on the first ``--always-assets``; whether it agrees with the main run."""
+    if args.always_assets <= 0 or args.explain == "always":
+        return None, True
+    smallest = min(reports)
+    m = min(args.always_assets, smallest)
+    full = config.model_copy(
+        update={"explain": config.explain.model_copy(update={"mode": "always"})}
+    )
+    scorer, store = make_scorer(full, fleet[:m], models, influx, work / "state-a.db")
+    always, report = run_cycles("always", scorer, m, 1, say)
+    store.close()
+    same, compared = same_explained(reports[smallest], report)
+    say(
+        f"  explain always vs {args.explain} scores of {compared} assets: "
+        f"{'equal' if same else 'DIFFERENT'}"
+    )
+    return always, same
+
+
+def summarise(
+    results: Sequence[Result],
+    baseline: Result | None,
+    say: Any,  # noqa: ANN401
+    always: Result | None = None,
+) -> None:
+    """The table, the growth ratio, the batched / per-asset and explain-mode ratios."""
     say("")
-    for line in table([*results, *([baseline] if baseline else [])]):
+    for line in table([*results, *([baseline] if baseline else []), *([always] if always else [])]):
         say(line)
     say("")
     small, large = results[0], results[-1]
@@ -541,6 +674,14 @@ def summarise(results: Sequence[Result], baseline: Result | None, say: Any) -> N
             f"per asset: batched {batched_s * 1000:.1f} ms (N={small.n:,}), per-asset path "
             f"{per_asset_s * 1000:.1f} ms (N={baseline.n:,}): batched / per-asset = "
             f"{batched_s / per_asset_s:.2f}"
+        )
+    if always is not None:
+        always_s = always.median_s / always.n
+        main_s = small.median_s / small.n
+        say(
+            f"per asset: explained as configured {main_s * 1000:.1f} ms (N={small.n:,}, "
+            f"{small.explained / max(small.scores, 1):.1%} of scores explained), explain always "
+            f"{always_s * 1000:.1f} ms (N={always.n:,}): ratio {main_s / always_s:.2f}"
         )
 
 

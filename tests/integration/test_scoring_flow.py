@@ -171,7 +171,12 @@ def test_a_scoring_pass_writes_scores_and_opens_work_for_the_worn_engine(
     failure = scores[scores["model_name"] == "cmapss_failure"]
     assert failure["probability"].between(0, 1).all()
     assert (failure["horizon_h"] == 30.0).all()
-    for text in scores["explain"]:
+    # explain: at_risk (the default): the worn engine's scores, not the young engine's.
+    assert scores[scores["asset"] == "engine-92"]["explain"].isna().all()
+    worn = scores[scores["asset"] == "engine-91"]
+    assert worn["explain"].notna().all()
+    assert [(r.scores, r.explained) for r in reports] == [(4, 2)] * 3
+    for text in worn["explain"]:
         explanation = json.loads(text)
         assert explanation["contributions"]
         assert all(c["feature"] for c in explanation["contributions"])

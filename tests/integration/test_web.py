@@ -194,7 +194,8 @@ def write_influx(influx: InfluxClient, now: dt.datetime) -> None:
                     "rul": rul,
                     "rul_lo": rul * 0.7,
                     "rul_hi": rul * 1.3,
-                    "explain": explanation() if h == 0 else "{}",
+                    # explain: at_risk: the last two scores were written without one.
+                    **({} if h < 2 else {"explain": explanation() if h == 2 else "{}"}),
                 },
                 ms(t),
             )
@@ -485,6 +486,10 @@ def test_login_feed_acknowledge_and_asset_charts(  # noqa: PLR0915 - one story, 
     drivers = page.locator('table.drivers[data-target="bearing_wear"] tbody tr')
     expect(drivers).to_have_count(3)
     expect(drivers.first.locator("td").first).to_have_text("vibration_rms_mm_s__mean")
+    # The latest explained score's drivers, and a note that the later scores were not explained.
+    later = page.locator("#drivers p.unexplained", has_text="these drivers are from")
+    expect(later).to_have_count(1)
+    expect(later).to_contain_text("not explained: below the watch level")
     expect(page.locator("#consumables tbody tr").first.locator("td").first).to_have_text(
         "mechanical_seal"
     )

@@ -25,6 +25,7 @@ def test_a_tiny_run_prints_every_phase_the_growth_and_the_baseline(tmp_path: Pat
             sys.executable,
             str(SCRIPT),
             *("--assets", "4", "8", "--repeats", "1", "--baseline-assets", "3"),
+            *("--always-assets", "3", "--degraded", "0.5"),
             *("--batch-assets", "5", "--json", str(figures), "--strict", "--duration-s", "1"),
         ],
         capture_output=True,
@@ -38,6 +39,9 @@ def test_a_tiny_run_prints_every_phase_the_growth_and_the_baseline(tmp_path: Pat
     out = proc.stdout
     assert "through the ingester's core" in out
     assert "per-asset vs batched scores of 3 assets: equal" in out
+    assert "explain always vs at_risk scores of 3 assets: equal" in out
+    assert "explained as configured" in out
+    assert " expl " in out
     for phase in ("read s", "features s", "inference s", "write s", "decide s", "peak RSS MB"):
         assert phase in out
     assert "growth: time(N=8) / time(N=4)" in out
@@ -47,7 +51,11 @@ def test_a_tiny_run_prints_every_phase_the_growth_and_the_baseline(tmp_path: Pat
         ("batched", 4),
         ("batched", 8),
         ("per-asset", 3),
+        ("always", 3),
     ]
+    always = data["runs"][3]
+    assert always["explained"] == always["scores"] == 6  # explain: always: every score
+    assert all(0 <= r["explained"] <= r["scores"] for r in data["runs"])
     assert data["runs"][1]["scores"] == 16  # 8 engines x 2 models
     assert {"or", "regex"} == {row["match"] for row in data["read_sweep"]}
     assert all(row["assets_read"] == 8 for row in data["read_sweep"])  # the largest N

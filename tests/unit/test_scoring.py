@@ -20,12 +20,14 @@ from cloud.registry import Asset, AssetRegistry
 from cloud.scoring import (
     ConsumableSpec,
     Decider,
+    ExplainRule,
     ProfilePlan,
     Scorer,
     ScorerMetrics,
     ScoringConfig,
     ScoringConfigError,
     Shard,
+    explain_rule,
     health_from_life,
     health_from_probability,
     load_config,
@@ -168,10 +170,13 @@ def test_an_engine_near_failure_scores_lower_life_and_health_than_a_fresh_one(
     assert v(rul.rul_lo) <= v(rul.rul_hi)  # signed per bin (models._rul): may exclude rul
 
 
-def test_every_score_carries_its_explanation_and_evidence(
+def test_an_at_risk_score_carries_its_explanation_and_evidence(
     models: Models, engine: pd.DataFrame
 ) -> None:
-    """Top-k contributions are stored as JSON with the score; evidence names real signals."""
+    """A worn engine's scores are explained (``at_risk``, the default).
+
+    Top-k contributions are stored as JSON with the score; evidence names real signals.
+    """
     scores = _score(models, engine_frame(engine.tail(70)))
     for s in scores.values():
         fields = s.fields()
@@ -388,13 +393,21 @@ def _mill_frame(wear_from: float, quality: str = "L") -> pd.DataFrame:
     )
 
 
-def test_a_batch_scores_exactly_as_asset_by_asset(models: Models, engine: pd.DataFrame) -> None:
+@pytest.mark.parametrize("mode", ["always", "at_risk", "never"])
+def test_a_batch_scores_exactly_as_asset_by_asset(
+    models: Models, engine: pd.DataFrame, mode: str
+) -> None:
     """One predict and one explanation pass per model over many assets = `score_asset` each.
+
+    In every ``explain.mode``: ``always`` explains every score, ``never`` none, ``at_risk``
+    exactly the targets whose highest risk reaches the alert policy's clear level (the worn
+    engine, not the young one).
 
     Engines young, mid-life and worn (one polled twice per cycle), one without two signals, one
     stale, mills of two types, a filter forecast online, an unplanned asset: every score,
     explanation, evidence and skip reason is equal, in the same order.
     """
+    config = ScoringConfig.model_validate({"explain": {"mode": mode}})
     window, _, threshold = _filter_frame(seed=3)
     filter_raw = window.rename(columns={"filter_dp_bar": "air_filter_dp_bar"})
     filter_plan = CONFIG.profiles["airtek_sc75_4.2"].model_copy(
@@ -419,7 +432,7 @@ def test_a_batch_scores_exactly_as_asset_by_asset(models: Models, engine: pd.Dat
     ]
     units = {"t30_r": "degR"}
     batched = score_batch(
-        [dataclasses.replace(i, units=units) for i in items], models=models, config=CONFIG, now=NOW
+        [dataclasses.replace(i, units=units) for i in items], models=models, config=config, now=NOW
     )
     single = [
         score_asset(
@@ -428,7 +441,7 @@ def test_a_batch_scores_exactly_as_asset_by_asset(models: Models, engine: pd.Dat
             plan=i.plan,
             raw=i.raw,
             models=models,
-            config=CONFIG,
+            config=config,
             now=NOW,
             units=units,
         )
@@ -437,21 +450,143 @@ def test_a_batch_scores_exactly_as_asset_by_asset(models: Models, engine: pd.Dat
     assert batched == single
     assert [o.skipped for o in batched] == [None, None, None, None, "stale", None, None, "no_plan"]
     assert sum(len(o.scores) for o in batched) == 3 * 2 + 2  # engines 2 each, mills 1 each
-    assert all(s.explanation["contributions"] for o in batched for s in o.scores)
+    scores = [s for o in batched for s in o.scores]
+    top: dict[tuple[str, str], float] = {}
+    for s in scores:
+        top[(s.asset, s.target)] = max(top.get((s.asset, s.target), 0.0), s.risk)
+    for s in scores:
+        at_risk = bool(top[(s.asset, s.target)] >= config.alert_policy(s.target).clear_level)
+        want = {"always": True, "never": False, "at_risk": at_risk}[mode]
+        assert s.explained is want
+        assert ("explain" in s.fields()) is want
+        assert bool(s.evidence) is want
+        assert bool(s.explanation.get("contributions")) is want
+    if mode == "at_risk":
+        explained = {s.asset for s in scores if s.explained}
+        assert "e-worn" in explained
+        assert "e-young" not in explained
     spec = ConsumableSpec("air_filter", "air_filter_dp_bar", threshold, "above")
     online = AssetInput("f", "s", filter_plan, filter_raw, consumables=[spec])
-    (one,) = score_batch([online], models={}, config=CONFIG, now=filter_now)
+    (one,) = score_batch([online], models={}, config=config, now=filter_now)
     assert one == score_asset(
         asset="f",
         site="s",
         plan=filter_plan,
         raw=filter_raw,
         models={},
-        config=CONFIG,
+        config=config,
         now=filter_now,
         consumables=[spec],
     )
     assert len(one.scores) == 1
+
+
+def test_the_at_risk_rule_uses_the_alert_policies_levels() -> None:
+    """``at_risk`` explains from each target's clear level (the decider's policies).
+
+    An active alert is always explained; ``explain: never`` is short for ``{mode: never}``; a
+    bad mode names its key.
+    """
+    config = parse_config(
+        {
+            "alert": {"open_level": 0.7, "clear_level": 0.5},
+            "alerts": {"cutting_tool": {"open_level": 0.4, "clear_level": 0.2}},
+        }
+    )
+    assert config.explain.mode == "at_risk"
+    rule = explain_rule(config)
+    assert not rule.wants("e", "hpc_degradation", 0.49)
+    assert rule.wants("e", "hpc_degradation", 0.5)
+    assert rule.wants("m", "cutting_tool", 0.2)
+    assert not rule.wants("m", "cutting_tool", 0.19)
+    # Remaining life within the threshold: risk 1 - rul_lo / health_ref (health_from_life).
+    ref = 125.0
+    assert rule.wants("e", "hpc_degradation", 1 - health_from_life(0.5 * ref, ref) / 100)
+    assert not rule.wants("e", "hpc_degradation", 1 - health_from_life(0.51 * ref, ref) / 100)
+    held = explain_rule(config, held=[("e", "hpc_degradation")])
+    assert held.wants("e", "hpc_degradation", 0.0)
+    assert not held.wants("f", "hpc_degradation", 0.0)
+    engine_levels = Decider(
+        store=None,  # type: ignore[arg-type] - the engine's policies only
+        policy=ServicePolicy(),
+        alert_policy=config.alert,
+        alert_policies=config.alerts,
+    ).engine.policy_for
+    same = explain_rule(config, policy_for=engine_levels)
+    for target in ("hpc_degradation", "cutting_tool", "air_filter"):
+        for risk in np.linspace(0, 1, 21):
+            assert same.wants("e", target, risk) == rule.wants("e", target, risk)
+    never = parse_config({"explain": "never"})
+    assert never.explain.mode == "never"
+    assert not explain_rule(never).wants("e", "hpc_degradation", 1.0)
+    always = ExplainRule("always", lambda _t: 2.0)
+    assert always.wants("e", "hpc_degradation", 0.0)
+    with pytest.raises(ScoringConfigError, match=r"s\.yaml: explain\.mode .*'sometimes'"):
+        parse_config({"explain": {"mode": "sometimes"}}, source="s.yaml")
+
+
+def test_a_score_that_opens_updates_or_builds_a_work_order_is_explained(
+    models: Models, engine: pd.DataFrame, tmp_path: Path
+) -> None:
+    """``at_risk`` through the decider: what opens, updates or builds work is explained.
+
+    The worn engine's scores open the alert and build the work order, explained, with evidence;
+    a healthy score later clears the alert: explained too (its alert was active); a healthy
+    engine's scores are not.
+    """
+    worn_raw, young_raw = engine_frame(engine.tail(70)), engine_frame(engine.head(70))
+    never = ScoringConfig.model_validate({"explain": "never"})
+
+    def top_risk(raw: pd.DataFrame) -> float:
+        out = score_asset(
+            asset="x", site="s1", plan=ENGINE_PLAN, raw=raw, models=models, config=never, now=NOW
+        )
+        return max(s.risk for s in out.scores)
+
+    worn, young = top_risk(worn_raw), top_risk(young_raw)
+    assert young < worn
+    # Levels between the two engines: the worn one opens, the young one is below the clear level.
+    config = ScoringConfig.model_validate(
+        {"alert": {"open_level": worn, "clear_level": (worn + young) / 2, "open_after": 3}}
+    )
+    profile = ProfileLibrary.load(ROOT / "firmware_profiles").get("turbomon_tm21_1.0")
+    store = Store(tmp_path / "state.db")
+    decider = Decider(
+        store=store,
+        policy=ServicePolicy(),
+        alert_policy=config.alert,
+        alert_policies=config.alerts,
+    )
+    changes, made = [], []
+    for run, (raw, asset) in enumerate(
+        [(worn_raw, "engine-91")] * 3 + [(young_raw, "engine-92")] + [(young_raw, "engine-91")]
+    ):
+        shift = dt.timedelta(hours=run)
+        decider.restore()
+        active = [(a.asset, a.target) for a in decider.engine.alerts() if a.active]
+        rule = explain_rule(config, policy_for=decider.engine.policy_for, held=active)
+        out = score_asset(
+            asset=asset,
+            site="s1",
+            plan=ENGINE_PLAN,
+            raw=raw.shift(freq=shift),
+            models=models,
+            config=config,
+            now=NOW + shift,
+            explain=rule,
+        )
+        assert len(out.scores) == 2  # RUL and failure
+        done = decider.on_scores(_asset(asset_id=asset), profile, out.scores, now=NOW + shift)
+        changes.append(done.alert_changes)
+        made.append(done.work_orders_created)
+        explained = {s.explained for s in out.scores}
+        assert explained == {done.alert_changes > 0 or done.work_orders_created > 0 or run < 3}
+    assert changes == [0, 0, 1, 0, 1]  # opened on the third score, cleared by the fifth
+    assert made == [0, 0, 1, 0, 0]
+    (wo,) = store.work_orders()
+    assert wo.work_order.evidence
+    assert all(e.signal in {*SENSORS, *SETTINGS, "cycle"} for e in wo.work_order.evidence)
+    store.close()
 
 
 def test_health_rule() -> None:

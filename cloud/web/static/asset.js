@@ -122,15 +122,26 @@ function scoreCharts(history) {
 function driversTable(drivers) {
   const parent = document.getElementById("drivers");
   parent.replaceChildren();
-  const explained = drivers.targets.filter((t) => (t.explanation.contributions || []).length);
-  if (!explained.length) {
+  // The scorer explains only scores at or above the watch level (explain: at_risk): the table is
+  // the latest explained score's, and says so when a later score was not explained.
+  const has = (t) => (t.explanation.contributions || []).length;
+  const explained = drivers.targets.filter(has);
+  const below = "not explained: below the watch level";
+  for (const t of drivers.targets.filter((t) => !has(t))) {
+    parent.append(el("p", { class: "note unexplained", dataset: { target: t.target } },
+      `${t.target} (${t.model_name} v${t.model_version}, ${when(t.latest || t.time)}): ${below}.`));
+  }
+  if (!drivers.targets.length) {
     parent.append(el("p", { class: "note" }, "No explanation stored with the latest scores."));
     return;
   }
   for (const t of explained) {
     const rows = t.explanation.contributions;
     const biggest = Math.max(...rows.map((c) => Math.abs(c.contribution || 0)), 1e-9);
+    const later = t.latest && Date.parse(t.latest) > Date.parse(t.time);
     parent.append(el("h3", {}, `${t.target} (${t.model_name} v${t.model_version}, ${when(t.time)})`),
+      ...(later ? [el("p", { class: "note unexplained", dataset: { target: t.target } },
+        `Latest score (${when(t.latest)}) ${below}; these drivers are from ${when(t.time)}.`)] : []),
       el("table", { class: "grid drivers", dataset: { target: t.target } },
         el("thead", {}, el("tr", {}, el("th", {}, "Signal"), el("th", { class: "num" }, "Value"),
           el("th", { class: "num" }, "Typical"), el("th", {}, "Contribution"))),
