@@ -19,6 +19,7 @@ from types import FrameType
 
 import structlog
 
+from cloud._args import time_arg
 from cloud._logging import configure_logging
 from cloud.registry import RegistryError, load_registry
 from cloud.scoring._config import ScoringConfigError, load_config, parse_duration
@@ -30,16 +31,6 @@ from edge_agent._profile import ProfileError, ProfileLibrary
 from models import Registry
 
 log = structlog.get_logger("prognos.scoring")
-
-
-def _when(text: str) -> dt.datetime:
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected an ISO 8601 time like 2026-11-23T10:00Z. Got {text!r} instead"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _span(text: str) -> dt.timedelta:
@@ -97,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=dt.timedelta(minutes=5),
         help="time between passes (default 5m)",
     )
-    p.add_argument("--since", type=_when, help="replay: first pass at SINCE + STEP (ISO 8601)")
-    p.add_argument("--until", type=_when, help="replay: last pass at or before UNTIL (default now)")
+    p.add_argument("--since", type=time_arg, help="replay: first pass at SINCE + STEP (ISO 8601)")
+    p.add_argument(
+        "--until", type=time_arg, help="replay: last pass at or before UNTIL (default now)"
+    )
     p.add_argument("--step", type=_span, help="replay: time between passes (default: --interval)")
     p.add_argument("--metrics-file", type=Path, help="write Prometheus text here after every pass")
     p.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default="info")
