@@ -8,6 +8,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import pytest
@@ -225,7 +226,12 @@ def test_a_batched_pass_writes_what_the_per_asset_pass_writes(
     fleet = AssetRegistry([_asset(a) for a in ("engine-91", "engine-92", "engine-93")])
     reports: dict[tuple[bool, str], PassReport] = {}
     windows = {}
-    for batched, match in ((True, "or"), (False, "or"), (True, "regex")):
+    cases: tuple[tuple[bool, Literal["or", "regex"]], ...] = (
+        (True, "or"),
+        (False, "or"),
+        (True, "regex"),
+    )
+    for batched, match in cases:
         scorer = Scorer(
             config=ScoringConfig(batch_inference=batched, read_match=match),
             assets=fleet,

@@ -507,7 +507,7 @@ def test_the_at_risk_rule_uses_the_alert_policies_levels() -> None:
     assert held.wants("e", "hpc_degradation", 0.0)
     assert not held.wants("f", "hpc_degradation", 0.0)
     engine_levels = Decider(
-        store=None,  # type: ignore[arg-type] - the engine's policies only
+        store=None,  # type: ignore[arg-type]  # the engine's policies only
         policy=ServicePolicy(),
         alert_policy=config.alert,
         alert_policies=config.alerts,
