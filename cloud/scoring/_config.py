@@ -19,6 +19,7 @@ from typing import Annotated, Any, Final, Literal, Self
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from cloud._validation import format_validation_error
 from cloud.alerting import AlertPolicy
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$")
@@ -270,15 +271,6 @@ DEFAULT_PLANS: Final[dict[str, Any]] = {
 """The shipped plans (the same as config/scoring.example.yaml)."""
 
 
-def _format(error: ValidationError, source: str) -> str:
-    lines = []
-    for e in error.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        lines.append(f"{source}: {where} {msg}. Got {e['input']!r} instead.")
-    return "\n".join(lines)
-
-
 def parse_config(data: object, *, source: str = "<scoring>") -> ScoringConfig:
     """Validate a scoring configuration mapping (``None``: the defaults).
 
@@ -288,7 +280,7 @@ def parse_config(data: object, *, source: str = "<scoring>") -> ScoringConfig:
     try:
         return ScoringConfig.model_validate(data or {})
     except ValidationError as exc:
-        raise ScoringConfigError(_format(exc, source), source=source) from None
+        raise ScoringConfigError(format_validation_error(exc, source), source=source) from None
 
 
 def load_config(path: Path | str | None) -> ScoringConfig:

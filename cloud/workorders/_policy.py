@@ -19,6 +19,7 @@ from typing import Annotated, Any, Final, Literal, Self
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from cloud._validation import format_validation_error
 from cloud.workorders._exceptions import PolicyError
 
 
@@ -277,15 +278,6 @@ class ServicePolicy(_Model):
         return self.levels[priority]
 
 
-def _format(error: ValidationError, source: str) -> str:
-    lines = []
-    for e in error.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = str(e["msg"]).removeprefix("Value error, ")
-        lines.append(f"{source}: {where} {msg}. Got {e['input']!r} instead.")
-    return "\n".join(lines)
-
-
 def parse_policy(data: object, *, source: str = "<policy>") -> ServicePolicy:
     """Validate a policy mapping.
 
@@ -302,7 +294,7 @@ def parse_policy(data: object, *, source: str = "<policy>") -> ServicePolicy:
     try:
         return ServicePolicy.model_validate(data or {})
     except ValidationError as exc:
-        raise PolicyError(_format(exc, source), source=source) from None
+        raise PolicyError(format_validation_error(exc, source), source=source) from None
 
 
 def load_policy(path: Path | str | None) -> ServicePolicy:
