@@ -46,6 +46,7 @@ import structlog
 import yaml
 
 from cloud._replay_report import build_report, format_report, load_inputs
+from edge_agent._health import parse_prometheus
 
 log = structlog.get_logger("prognos.plant")
 
@@ -330,13 +331,7 @@ def scrape(url: str) -> dict[str, float]:
             text = resp.read().decode()
     except OSError:
         return {}
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            with contextlib.suppress(ValueError):
-                out[name] = float(value)
-    return out
+    return parse_prometheus(text)
 
 
 def agent_totals(urls: Sequence[str]) -> dict[str, int] | None:

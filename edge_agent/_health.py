@@ -104,6 +104,24 @@ def render_prometheus(metrics: Metrics, *, prefix: str = "prognos_edge_") -> str
     return "\n".join(lines) + "\n"
 
 
+def parse_prometheus(text: str) -> dict[str, float]:
+    r"""Read Prometheus exposition text back: ``{sample name with its labels: value}``.
+
+    Comments and lines whose value is not a number are skipped (no timestamps are expected).
+
+    Example:
+        >>> parse_prometheus('# TYPE x_total counter\nx_total{a="b"} 3.0\n')
+        {'x_total{a="b"}': 3.0}
+    """
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            with contextlib.suppress(ValueError):
+                out[name] = float(value)
+    return out
+
+
 def health_payload_metrics(metrics: Metrics) -> dict[str, float]:
     """The metrics as contract-v1 health metric names: labels folded into the name.
 

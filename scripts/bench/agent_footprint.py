@@ -74,6 +74,7 @@ from mqtt_publish import (
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge_agent._config import EdgeConfig, load_config
+from edge_agent._health import parse_prometheus
 from edge_agent._profile import load_profile
 from prognos_contract import build_topic
 
@@ -564,13 +565,7 @@ def scrape_metrics(port: int) -> dict[str, float]:
             text = resp.read().decode()
     except OSError:
         return {}
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            with contextlib.suppress(ValueError):
-                out[name] = float(value)
-    return out
+    return parse_prometheus(text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -62,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from cloud.store import InfluxAuth, InfluxClient, Point, encode_lines  # noqa: E402
+from edge_agent._health import parse_prometheus  # noqa: E402
 from prognos_contract import Reading, TelemetryBatch, encode_telemetry  # noqa: E402
 
 SITE = "bench"
@@ -323,13 +324,7 @@ class Ingesters:
         out = []
         for port in self.ports:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-                text = resp.read().decode()
-            samples = {}
-            for line in text.splitlines():
-                if line and not line.startswith("#"):
-                    name, _, value = line.rpartition(" ")
-                    samples[name] = float(value)
-            out.append(samples)
+                out.append(parse_prometheus(resp.read().decode()))
         return out
 
     def total(self, name: str) -> float:

@@ -26,6 +26,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 import prognos_contract as pc
+from edge_agent._health import parse_prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_TS_MS = 1_763_805_600_000  # 2025-11-22; far from now, but inside InfluxDB's range
@@ -198,13 +199,7 @@ def metrics_port_from_log(log: Path, *, timeout_s: float = 60) -> int:
 def scrape(port: int) -> dict[str, float]:
     """`/metrics` as {sample name with labels: value}."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+        return parse_prometheus(resp.read().decode())
 
 
 def _services_module() -> ModuleType:
