@@ -24,6 +24,12 @@ from models._features import (
     rolling_features_by,
     window_features,
 )
+from models._hydraulic import (
+    HYDRAULIC_SIGNALS,
+    cooler_replay,
+    load_hydraulic,
+    train_hydraulic_cooler,
+)
 from models._registry import LoadedModel, Registry, RegistryError
 from models._rul import RulPipeline, RulRegressor, phm08_score
 from models._train_rul import evaluate_cmapss_rul, train_cmapss_rul
@@ -32,6 +38,7 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "ConditionNormalizer",
     "ConsumableLifeModel",
     "Contribution",
+    "cooler_replay",
     "Crossing",
     "DataSource",
     "evaluate_cmapss_rul",
@@ -43,6 +50,8 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "FeatureSpec",
     "fingerprint",
     "HorizonFailureModel",
+    "HYDRAULIC_SIGNALS",
+    "load_hydraulic",
     "LoadedModel",
     "phm08_score",
     "Registry",
@@ -57,6 +66,7 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "train_ai4i_failure",
     "train_cmapss_failure",
     "train_cmapss_rul",
+    "train_hydraulic_cooler",
     "train_tool_wear",
     "Trainer",
     "TrainRequest",

@@ -36,6 +36,10 @@ REPORT = Path(__file__).resolve().parent / "REPORT.md"
 
 _CMAPSS = tuple(DATASETS / "cmapss" / f"{p}_FD001.txt" for p in ("train", "test", "RUL"))
 _AI4I = (DATASETS / "ai4i2020" / "ai4i2020.csv",)
+_HYDRAULIC = tuple(
+    DATASETS / "hydraulic" / f"{name}.txt"
+    for name in ("profile", "TS1", "TS2", "TS3", "TS4", "FS1", "FS2", "VS1", "CE", "CP", "SE")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,12 @@ TRAINERS: dict[str, Target] = {
     ),
     "tool_wear": Target(
         "models._consumable:train_tool_wear", _AI4I, None, "AI4I 2020 tool wear (consumable life)"
+    ),
+    "hydraulic_cooler": Target(
+        "models._hydraulic:train_hydraulic_cooler",
+        _HYDRAULIC,
+        None,
+        "UCI hydraulic rig: cooler at reduced efficiency or close to total failure",
     ),
 }
 """Target name -> trainer. The name is the registry name of what it trains."""
