@@ -11,8 +11,10 @@ from cloud.sim._device import DeviceState, FaultSchedule, SimDevice
 from cloud.sim._fleet import (
     FleetConfig,
     FleetConfigError,
+    HydraulicGroup,
     Member,
     build_fleet,
+    default_fleet,
     load_fleet,
     parse_fleet,
 )
@@ -26,9 +28,13 @@ from cloud.sim._trajectory import (
     CmapssTrajectory,
     Event,
     FilterWearTrajectory,
+    HydraulicTrajectory,
+    RigCycle,
     Trajectory,
+    hydraulic_replays,
     read_ai4i,
     read_cmapss_units,
+    read_hydraulic_replays,
 )
 
 __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (STYLE.md 1)
@@ -37,6 +43,7 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "asset_records",
     "build_fleet",
     "CmapssTrajectory",
+    "default_fleet",
     "DeviceServer",
     "DeviceState",
     "edge_configs",
@@ -48,6 +55,9 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "FilterWearTrajectory",
     "FleetConfig",
     "FleetConfigError",
+    "hydraulic_replays",
+    "HydraulicGroup",
+    "HydraulicTrajectory",
     "load_fleet",
     "Member",
     "MqttTarget",
@@ -58,7 +68,9 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "random_windows",
     "read_ai4i",
     "read_cmapss_units",
+    "read_hydraulic_replays",
     "RegisterImage",
+    "RigCycle",
     "run_plant",
     "ServedCounts",
     "SimClock",

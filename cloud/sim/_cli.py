@@ -18,7 +18,13 @@ import sys
 from pathlib import Path
 
 from cloud.sim._clock import SimClock
-from cloud.sim._fleet import FleetConfig, FleetConfigError, build_fleet, load_fleet
+from cloud.sim._fleet import (
+    FleetConfig,
+    FleetConfigError,
+    build_fleet,
+    default_fleet,
+    load_fleet,
+)
 from cloud.sim._outputs import MqttTarget
 from cloud.sim._plant import Plant, PlantStatus, run_plant, wall_ms
 
@@ -117,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        config = load_fleet(args.fleet) if args.fleet else FleetConfig()
+        config = load_fleet(args.fleet) if args.fleet else default_fleet()
         if args.seed is not None:
             config = config.model_copy(update={"seed": args.seed})
         with contextlib.suppress(KeyboardInterrupt):

@@ -27,13 +27,15 @@ from cloud.sim._trajectory import (
     Ai4iTrajectory,
     CmapssTrajectory,
     FilterWearTrajectory,
+    HydraulicTrajectory,
     Trajectory,
     ai4i_failure_rows,
     ai4i_row_failed,
     read_ai4i,
     read_cmapss_units,
+    read_hydraulic_replays,
 )
-from edge_agent._profile import load_profile
+from edge_agent._profile import Profile, load_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILES_DIR = ROOT / "firmware_profiles"
@@ -42,6 +44,7 @@ NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 TURBOFAN_PROFILE = "turbomon_tm21_1.0"
 MILL_PROFILE = "millrite_spx12_5.1"
 COMPRESSOR_PROFILE = "airtek_sc75_4.2"
+HYDRAULIC_PROFILE = "fluidsense_hcm10_1.0"
 
 Name = Annotated[str, Field(pattern=NAME)]
 Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -126,6 +129,30 @@ class CompressorGroup(AssetDefaults):
     team: Name = "utilities"
 
 
+class HydraulicGroup(AssetDefaults):
+    """UCI hydraulic rig cycles on the FluidSense HCM-10 profile: a cooler degrading to failure."""
+
+    folder: Path = Field(
+        default=DATASETS / "hydraulic",
+        description="The UCI hydraulic data set's folder; relative to the config file's folder.",
+    )
+    count: int = Field(default=1, ge=0, le=100)
+    cycle_s: Positive = Field(
+        default=3600.0,
+        description="Simulated seconds one recorded load cycle (60 s on the rig) stands for.",
+    )
+    cycles_per_stage: Annotated[int, Field(ge=1)] | None = Field(
+        default=40,
+        description="Held-out cycles replayed at full cooler efficiency, as many at reduced "
+        "efficiency, then at close to total failure (the failure is the first of those); "
+        "None: all held-out cycles (124 per stage).",
+    )
+    customer: str = Field(default="Ironbridge Pressworks", min_length=1, max_length=200)
+    tier: Literal["VIP", "Gold", "Regular"] = "Gold"
+    criticality: Literal["low", "medium", "high", "critical"] = "high"
+    team: Name = "hydraulics"
+
+
 class RandomWindows(_Strict):
     """Windows drawn at random: mean gap and mean length, in simulated hours."""
 
@@ -180,6 +207,11 @@ class FleetConfig(_Strict):
     engines: EngineGroup | None = Field(default_factory=EngineGroup)
     mills: MillGroup | None = Field(default_factory=MillGroup)
     compressors: CompressorGroup | None = Field(default_factory=CompressorGroup)
+    hydraulics: HydraulicGroup | None = Field(
+        default=None,
+        description="Hydraulic power units (absent or null: none, so that fleet files written "
+        "before the group existed keep their devices).",
+    )
     faults: FaultsSection = Field(default_factory=FaultsSection)
     serial: SerialSection = Field(default_factory=SerialSection)
 
@@ -188,6 +220,11 @@ class FleetConfig(_Strict):
         if self.engines is not None and len(set(self.engines.units)) != len(self.engines.units):
             raise ValueError("engines.units must not repeat a unit")
         return self
+
+
+def default_fleet() -> FleetConfig:
+    """The built-in fleet (`prognos sim plant` without ``--fleet``): config/sim.example.yaml."""
+    return FleetConfig(hydraulics=HydraulicGroup())
 
 
 class FleetConfigError(ValueError):
@@ -212,10 +249,11 @@ def parse_fleet(text: str, *, source: str = "sim.yaml", base: Path | None = None
         raise FleetConfigError("\n".join(_line(e, source) for e in exc.errors())) from None
     if base is not None:
         update: dict[str, Any] = {}
-        for key in ("engines", "mills"):
+        for key, path_key in (("engines", "file"), ("mills", "file"), ("hydraulics", "folder")):
             group = getattr(config, key)
-            if group is not None and not group.file.is_absolute():
-                update[key] = group.model_copy(update={"file": (base / group.file).resolve()})
+            path = None if group is None else getattr(group, path_key)
+            if path is not None and not path.is_absolute():
+                update[key] = group.model_copy(update={path_key: (base / path).resolve()})
         config = config.model_copy(update=update)
     return config
 
@@ -274,6 +312,17 @@ def _runs_to_failure(rows: Sequence[dict[str, str]], mills: MillGroup) -> list[i
     return failures
 
 
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A device a group asks for, before it gets its fault schedule and asset record."""
+
+    asset: str
+    profile: str
+    trajectory: Trajectory
+    group: AssetDefaults
+    asset_class: str
+
+
 def build_fleet(config: FleetConfig, *, start: dt.date) -> list[Member]:
     """The fleet's devices, pure apart from reading the data sets named in the config.
 
@@ -282,27 +331,32 @@ def build_fleet(config: FleetConfig, *, start: dt.date) -> list[Member]:
         start: The simulated start date (commissioning dates are drawn before it).
 
     Raises:
-        FleetConfigError: A unit not in the file, or too few labelled AI4I failures.
+        FleetConfigError: A unit not in the file, too few labelled AI4I failures, or the
+            hydraulic data set missing or malformed.
     """
-    members: list[Member] = []
     horizon_s = config.horizon_h * 3600
     profiles = {
         p: load_profile(PROFILES_DIR / f"{p}.yaml")
-        for p in (TURBOFAN_PROFILE, MILL_PROFILE, COMPRESSOR_PROFILE)
+        for p in (TURBOFAN_PROFILE, MILL_PROFILE, COMPRESSOR_PROFILE, HYDRAULIC_PROFILE)
     }
     images = {p: RegisterImage(profile) for p, profile in profiles.items()}
-
-    def add(
-        asset: str, profile: str, trajectory: Trajectory, group: AssetDefaults, cls: str
-    ) -> None:
+    planned = [
+        *_engines(config.engines),
+        *_mills(config.mills, profiles[MILL_PROFILE]),
+        *_compressors(config, profiles[COMPRESSOR_PROFILE]),
+        *_hydraulics(config.hydraulics, profiles[HYDRAULIC_PROFILE]),
+    ]
+    members: list[Member] = []
+    for plan in planned:
+        asset, image = plan.asset, images[plan.profile]
         rng = random.Random(f"{config.seed}|asset|{asset}")  # noqa: S311 - simulation
         device = SimDevice(
             name=asset,
             asset=asset,
-            profile_id=profile,
-            image=images[profile],
-            trajectory=trajectory,
-            faults=_faults(config, asset, images[profile], trajectory, horizon_s),
+            profile_id=plan.profile,
+            image=image,
+            trajectory=plan.trajectory,
+            faults=_faults(config, asset, image, plan.trajectory, horizon_s),
             seed=config.seed,
             unit=config.serial.unit if asset == config.serial.asset else 1,
         )
@@ -310,75 +364,120 @@ def build_fleet(config: FleetConfig, *, start: dt.date) -> list[Member]:
             Member(
                 device=device,
                 transport="rtu" if asset == config.serial.asset else "tcp",
-                group=group,
-                asset_class=cls,
-                site=group.site or config.site,
+                group=plan.group,
+                asset_class=plan.asset_class,
+                site=plan.group.site or config.site,
                 commissioned=start - dt.timedelta(days=rng.randint(200, 1500)),
             )
         )
+    return members
 
-    if (engines := config.engines) is not None:
-        try:
-            units = read_cmapss_units(engines.file)
-        except (OSError, ValueError) as exc:
-            raise FleetConfigError(f"engines.file: {exc}") from None
-        for unit in engines.units:
-            if unit not in units:
-                raise FleetConfigError(
-                    f"engines.units: unit {unit} is not in {engines.file} (it has 1..{max(units)})"
-                )
-            rows = units[unit]
-            first = (
-                1 if engines.last_cycles is None else max(1, len(rows) - engines.last_cycles + 1)
+
+def _engines(engines: EngineGroup | None) -> list[_Planned]:
+    if engines is None:
+        return []
+    try:
+        units = read_cmapss_units(engines.file)
+    except (OSError, ValueError) as exc:
+        raise FleetConfigError(f"engines.file: {exc}") from None
+    planned = []
+    for unit in engines.units:
+        if unit not in units:
+            raise FleetConfigError(
+                f"engines.units: unit {unit} is not in {engines.file} (it has 1..{max(units)})"
             )
-            trajectory = CmapssTrajectory(rows, engines.cycle_s, first_cycle=first)
-            add(f"engine-{unit:03d}", TURBOFAN_PROFILE, trajectory, engines, "turbofan")
-    if (mills := config.mills) is not None and mills.count:
-        rows_ai4i = read_ai4i(mills.file)
-        failures = _runs_to_failure(rows_ai4i, mills)
-        tool_limit = next(
-            (
-                c.threshold
-                for c in profiles[MILL_PROFILE].consumables
-                if c.name == "cutting_tool" and c.threshold is not None
-            ),
-            None,
+        rows = units[unit]
+        first = 1 if engines.last_cycles is None else max(1, len(rows) - engines.last_cycles + 1)
+        trajectory = CmapssTrajectory(rows, engines.cycle_s, first_cycle=first)
+        planned.append(
+            _Planned(f"engine-{unit:03d}", TURBOFAN_PROFILE, trajectory, engines, "turbofan")
         )
-        # Spread the mills over the file: each takes a labelled failure far from the others'.
-        stride = max(1, len(failures) // max(1, mills.count))
-        picks = [
-            failures[(mills.first_failure + i * stride) % len(failures)] for i in range(mills.count)
-        ]
-        for i, row in enumerate(picks, 1):
-            trajectory_m = Ai4iTrajectory(
+    return planned
+
+
+def _mills(mills: MillGroup | None, profile: Profile) -> list[_Planned]:
+    if mills is None or not mills.count:
+        return []
+    rows_ai4i = read_ai4i(mills.file)
+    failures = _runs_to_failure(rows_ai4i, mills)
+    tool_limit = next(
+        (
+            c.threshold
+            for c in profile.consumables
+            if c.name == "cutting_tool" and c.threshold is not None
+        ),
+        None,
+    )
+    # Spread the mills over the file: each takes a labelled failure far from the others'.
+    stride = max(1, len(failures) // max(1, mills.count))
+    picks = [
+        failures[(mills.first_failure + i * stride) % len(failures)] for i in range(mills.count)
+    ]
+    return [
+        _Planned(
+            f"mill-{i:02d}",
+            MILL_PROFILE,
+            Ai4iTrajectory(
                 rows_ai4i,
                 row,
                 mills.history_rows,
                 mills.row_s,
                 noise_sd={"air_temp_k": 0.05, "process_temp_k": 0.05},
                 tool_limit_min=tool_limit,
-            )
-            add(f"mill-{i:02d}", MILL_PROFILE, trajectory_m, mills, "spindle")
-    if (comps := config.compressors) is not None:
-        threshold = next(
-            c.threshold
-            for c in profiles[COMPRESSOR_PROFILE].consumables
-            if c.name == "air_filter" and c.threshold is not None
+            ),
+            mills,
+            "spindle",
         )
-        for i in range(1, comps.count + 1):
-            asset = f"compressor-{i:02d}"
-            rng = random.Random(f"{config.seed}|filter|{asset}")  # noqa: S311 - simulation
-            fail_h = comps.fail_after_h.get(asset)
-            trajectory_c = FilterWearTrajectory(
-                sample_s=comps.sample_s,
-                threshold_bar=threshold,
-                life_s=comps.filter_life_h * 3600 * rng.uniform(0.8, 1.2),
-                failure_at_s=None if fail_h is None else fail_h * 3600,
-                failure_ramp_s=48 * 3600,
-                noise_sd={"air_filter_dp_bar": 0.0008, "element_outlet_temp_c": 0.3},
-            )
-            add(asset, COMPRESSOR_PROFILE, trajectory_c, comps, "compressor")
-    return members
+        for i, row in enumerate(picks, 1)
+    ]
+
+
+def _compressors(config: FleetConfig, profile: Profile) -> list[_Planned]:
+    comps = config.compressors
+    if comps is None:
+        return []
+    threshold = next(
+        c.threshold
+        for c in profile.consumables
+        if c.name == "air_filter" and c.threshold is not None
+    )
+    planned = []
+    for i in range(1, comps.count + 1):
+        asset = f"compressor-{i:02d}"
+        rng = random.Random(f"{config.seed}|filter|{asset}")  # noqa: S311 - simulation
+        fail_h = comps.fail_after_h.get(asset)
+        trajectory = FilterWearTrajectory(
+            sample_s=comps.sample_s,
+            threshold_bar=threshold,
+            life_s=comps.filter_life_h * 3600 * rng.uniform(0.8, 1.2),
+            failure_at_s=None if fail_h is None else fail_h * 3600,
+            failure_ramp_s=48 * 3600,
+            noise_sd={"air_filter_dp_bar": 0.0008, "element_outlet_temp_c": 0.3},
+        )
+        planned.append(_Planned(asset, COMPRESSOR_PROFILE, trajectory, comps, "compressor"))
+    return planned
+
+
+def _hydraulics(hyd: HydraulicGroup | None, profile: Profile) -> list[_Planned]:
+    if hyd is None or not hyd.count:
+        return []
+    try:
+        replays = read_hydraulic_replays(hyd.folder, hyd.cycles_per_stage, units=hyd.count)
+    except (OSError, ValueError) as exc:
+        raise FleetConfigError(f"hydraulics.folder: {exc}") from None
+    cooler = next(fm for fm in profile.failure_modes if fm.name == "cooler_failure")
+    return [
+        _Planned(
+            f"hpu-{i:02d}",
+            HYDRAULIC_PROFILE,
+            HydraulicTrajectory(
+                cycles, hyd.cycle_s, fault_code=cooler.fault_codes[0], failure_mode=cooler.name
+            ),
+            hyd,
+            "hydraulic_power_unit",
+        )
+        for i, cycles in enumerate(replays, 1)
+    ]
 
 
 def _faults(

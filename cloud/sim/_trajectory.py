@@ -14,6 +14,9 @@ Sources:
 - `FilterWearTrajectory`: a rotary screw compressor whose intake-filter pressure drop rises
   towards and past its replacement threshold and is reset by each replacement; optionally an
   element-overheating failure at a set time.
+- `HydraulicTrajectory`: held-out load cycles of the UCI hydraulic rig (`models._hydraulic`),
+  replayed as a hydraulic power unit whose cooler goes from full efficiency to reduced
+  efficiency to close to total failure; its failure is the first cycle close to total failure.
 """
 
 from __future__ import annotations
@@ -23,9 +26,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from cloud._cmapss import SENSORS, SETTINGS, read_cycles
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Value = float | int | bool | str
 """An engineering value as the profile's signal publishes it (enum signals take their code)."""
@@ -445,3 +451,172 @@ class FilterWearTrajectory:
             "unload_pressure_bar": 7.5,
             "load_pressure_bar": 6.8,
         }
+
+
+# ---------------------------------------------------------------- hydraulic power unit
+
+
+@dataclass(frozen=True, slots=True)
+class RigCycle:
+    """One load cycle of the UCI hydraulic rig: the mean of each sensor and the conditions.
+
+    Attributes:
+        rig_cycle: The cycle's number in the recording (the row of ``profile.txt``, from 0, as
+            `models._hydraulic.load_hydraulic` numbers them).
+        values: The FluidSense HCM-10 signals (`models._hydraulic.SIGNALS`), per-cycle means.
+        cooler_pct: Cooler condition: 100 full efficiency, 20 reduced, 3 close to total failure.
+        valve_pct: Valve condition (100 optimal .. 73 close to total failure).
+        pump_leakage: Internal pump leakage (0 none, 1 weak, 2 severe).
+        accumulator_bar: Accumulator pressure (130 optimal .. 90 close to total failure).
+        stable: Whether the rig's conditions were stable in this cycle (its ``stable`` flag).
+    """
+
+    rig_cycle: int
+    values: Mapping[str, float]
+    cooler_pct: float
+    valve_pct: float
+    pump_leakage: int
+    accumulator_bar: float
+    stable: bool
+
+
+def read_hydraulic_replays(
+    folder: Path, per_stage: int | None, *, units: int
+) -> list[tuple[RigCycle, ...]]:
+    """Load the UCI hydraulic data set and pick each unit's replay (`hydraulic_replays`).
+
+    Raises:
+        ValueError: A file of the data set is missing or malformed (the message names it).
+    """
+    # pandas and numpy (and the models package) only for a fleet with hydraulic units.
+    from models import load_hydraulic  # noqa: PLC0415
+
+    return hydraulic_replays(load_hydraulic(folder), per_stage, units=units)
+
+
+def hydraulic_replays(
+    frame: pd.DataFrame, per_stage: int | None, *, units: int
+) -> list[tuple[RigCycle, ...]]:
+    """Held-out rig cycles replaying a degrading cooler, one replay per unit.
+
+    Unit i (from 0) replays ``models.cooler_replay(frame, per_stage, offset=i)``:
+    `per_stage` held-out cycles at full cooler efficiency, as many at reduced efficiency, then at
+    close to total failure (None: all held-out cycles), spread over each stage's valve, pump and
+    accumulator settings; the offset shifts the picks, so units replay other cycles of the stages.
+
+    Args:
+        frame: The rig's cycles (`models.load_hydraulic`).
+        per_stage: Cycles per cooler stage (None: every held-out cycle).
+        units: How many replays.
+    """
+    from models import HYDRAULIC_SIGNALS, cooler_replay  # noqa: PLC0415 - as above
+
+    names = list(HYDRAULIC_SIGNALS.values())
+    replays = []
+    for unit in range(units):
+        replay = cooler_replay(frame, per_stage, offset=unit)
+        replays.append(
+            tuple(
+                RigCycle(
+                    rig_cycle=cycle,
+                    values={name: float(row[name]) for name in names},
+                    cooler_pct=float(row["cooler_pct"]),
+                    valve_pct=float(row["valve_pct"]),
+                    pump_leakage=int(row["pump_leakage"]),
+                    accumulator_bar=float(row["accumulator_bar"]),
+                    stable=bool(row["stable"]),
+                )
+                for cycle, row in zip(
+                    replay.index.astype(int).tolist(), replay.to_dict("records"), strict=True
+                )
+            )
+        )
+    return replays
+
+
+@dataclass(frozen=True, slots=True)
+class HydraulicTrajectory:
+    """A hydraulic power unit replaying rig cycles; its cooler fails at the first cycle at 3 %.
+
+    Row k of `cycles` is served during simulated ``[k * cycle_s, (k + 1) * cycle_s)``, with
+    ``cycle_count`` k + 1 (the cycles completed so far: the scorer can order and de-duplicate by
+    it). The failure is at the start of the first row whose cooler is at `failure_cooler_pct`:
+    from then on ``unit_state`` is failed and ``fault_code`` set, the remaining rows (the cooler
+    close to total failure) are still served, and after the last row the last row stays.
+
+    The rows are measured means of real load cycles, with their own variation: no noise is added
+    by default (as for C-MAPSS).
+
+    Args:
+        cycles: The rig's cycles in replay order (`read_hydraulic_replays`).
+        cycle_s: Simulated seconds one recorded load cycle stands for.
+        failure_cooler_pct: The cooler condition that is the failure (close to total failure).
+        fault_code: The code the unit reports once failed (the profile's ``cooler_failure``).
+        failure_mode: The profile's failure mode of this data set.
+        noise_sd: Extra noise per signal (default none).
+    """
+
+    cycles: Sequence[RigCycle]
+    cycle_s: float
+    failure_cooler_pct: float = 3.0
+    fault_code: int = 11
+    failure_mode: str = "cooler_failure"
+    noise_sd: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not any(c.cooler_pct == self.failure_cooler_pct for c in self.cycles):
+            raise ValueError(
+                f"cycles must reach the cooler condition {self.failure_cooler_pct:g} % "
+                f"(the failure). Got {sorted({c.cooler_pct for c in self.cycles})!r} instead."
+            )
+
+    @property
+    def failure_index(self) -> int:
+        """The row at which the cooler fails: the first one at `failure_cooler_pct`."""
+        return next(k for k, c in enumerate(self.cycles) if c.cooler_pct == self.failure_cooler_pct)
+
+    @property
+    def sample_s(self) -> float:
+        return self.cycle_s
+
+    @property
+    def failure(self) -> Event:
+        k = self.failure_index
+        cycle = self.cycles[k]
+        detail: dict[str, Value] = {
+            "rig_cycle": cycle.rig_cycle,
+            "cycle_count": k + 1,
+            "cooler_pct": cycle.cooler_pct,
+            "valve_pct": cycle.valve_pct,
+            "pump_leakage": cycle.pump_leakage,
+            "accumulator_bar": cycle.accumulator_bar,
+            "stable": cycle.stable,
+        }
+        # When the cooler left full efficiency: a work order from then on is a warning, not early.
+        first = self.cycles[0].cooler_pct
+        reduced = next((j for j, c in enumerate(self.cycles) if c.cooler_pct != first), k)
+        if reduced < k:
+            detail["reduced_t_sim_s"] = reduced * self.cycle_s
+            detail["reduced_cooler_pct"] = self.cycles[reduced].cooler_pct
+        return Event(k * self.cycle_s, "failure", self.failure_mode, self.fault_code, detail)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        return (self.failure,)
+
+    @property
+    def noise(self) -> Mapping[str, float]:
+        return self.noise_sd
+
+    def index_at(self, t_s: float) -> int:
+        """The row of `cycles` served at `t_s` (the last one after the replay ends)."""
+        return min(_step(t_s, self.cycle_s), len(self.cycles) - 1)
+
+    def values_at(self, t_s: float) -> dict[str, Value]:
+        k = self.index_at(t_s)
+        failed = t_s >= self.failure_index * self.cycle_s
+        values: dict[str, Value] = dict(self.cycles[k].values)
+        values["unit_state"] = 2 if failed else 1
+        values["fault_code"] = self.fault_code if failed else 0
+        values["cycle_count"] = k + 1
+        return values

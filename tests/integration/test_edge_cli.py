@@ -146,6 +146,7 @@ def test_profiles_lists_the_shipped_profiles(capsys: pytest.CaptureFixture[str])
     assert sorted(rows) == [
         "airtek_sc75_4.2",
         "aquaflo_cpv150_2.x",
+        "fluidsense_hcm10_1.0",
         "millrite_spx12_5.1",
         "turbomon_tm21_1.0",
     ]

@@ -37,6 +37,7 @@ speed: 600
 engines: {units: [1, 2], cycle_s: 60, last_cycles: 8}
 mills: {count: 1, row_s: 60, history_rows: 10}
 compressors: {count: 1, sample_s: 60, filter_life_h: 0.5, fail_after_h: {compressor-01: 0.4}}
+hydraulics: {count: 1, cycle_s: 60, cycles_per_stage: 3}
 faults:
   dropouts: null
   exceptions: null
@@ -133,7 +134,8 @@ def test_tcp_devices_serve_the_trajectory_values_at_the_simulated_time(
     async def scenario() -> None:
         await plant.start()
         try:
-            for t_s in (150.0, 290.0, 10_000.0):  # before and after failures
+            # Before and after failures (hpu-01's cooler fails at 360 s, after 2 x 3 cycles).
+            for t_s in (150.0, 290.0, 10_000.0):
                 wall.at_sim(clock, t_s)
                 await plant.step()
                 for member in fleet:
@@ -154,6 +156,7 @@ def test_tcp_devices_serve_the_trajectory_values_at_the_simulated_time(
     served = json.loads((tmp_path / "out" / "served.json").read_text())["devices"]
     assert served["mill-01"]["good"]["tool_wear_min"] == 3
     assert served["mill-01"]["invalid"] == {}
+    assert served["hpu-01"]["good"]["cooling_efficiency_pct"] == 3
 
 
 def test_the_serial_device_answers_modbus_rtu_on_the_pty(
@@ -297,12 +300,19 @@ def test_plant_cli_writes_its_outputs_and_stops_cleanly_on_sigterm(tmp_path: Pat
         "engine-002",
         "mill-01",
         "compressor-01",
+        "hpu-01",
     }
     assert (out / "edge-gw-sim-plant.yaml").exists()
     assert (out / "assets.yaml").exists()
     assert not (out / "pty-sim").exists() or not (out / "pty-sim").resolve().exists()
     served = json.loads((out / "served.json").read_text())
-    assert set(served["devices"]) == {"engine-001", "engine-002", "mill-01", "compressor-01"}
+    assert set(served["devices"]) == {
+        "engine-001",
+        "engine-002",
+        "mill-01",
+        "compressor-01",
+        "hpu-01",
+    }
 
 
 def test_plant_cli_stops_by_itself_after_duration(
@@ -374,7 +384,7 @@ def test_every_value_served_good_is_a_good_reading_of_the_edge_agent(tmp_path: P
         try:
             # Until every device has answered and the latest fault codes are all set: the run
             # covers each device's failure (the engines fail after about 0.7 s of wall time).
-            while len({r["asset"] for r in readings() if r["quality"] == "good"}) < 4 or any(
+            while len({r["asset"] for r in readings() if r["quality"] == "good"}) < 5 or any(
                 r["signal"] == "fault_code" and r.get("value") in (0, "none")
                 for r in readings()[-200:]
             ):
@@ -403,7 +413,7 @@ def test_every_value_served_good_is_a_good_reading_of_the_edge_agent(tmp_path: P
     assert served_good
     assert good == served_good
     failures = _failures(tmp_path / "out")
-    assert failures == {"engine-001", "engine-002", "mill-01", "compressor-01"}
+    assert failures == {"engine-001", "engine-002", "mill-01", "compressor-01", "hpu-01"}
 
 
 def _all_down_since(readings: list[dict[str, Any]], stopped_ms: float, assets: set[str]) -> bool:

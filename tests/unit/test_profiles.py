@@ -462,7 +462,7 @@ def test_find_says_what_the_library_has() -> None:
         library.find(model="CPV-150", firmware="3.0")
     with pytest.raises(
         ProfileError,
-        match=r"no profile for model 'X-1'; known models: 'CPV-150', 'SC-75', 'SPX-12'",
+        match=r"no profile for model 'X-1'; known models: 'CPV-150', 'HCM-10', 'SC-75', 'SPX-12'",
     ):
         library.find(model="X-1", firmware="1.0")
     with pytest.raises(ProfileError, match=r"no profile 'nope'; known profiles: airtek_sc75_4\.2,"):
@@ -502,6 +502,7 @@ def test_select_explains_why_nothing_matched() -> None:
     assert set(selection.details) == {
         "aquaflo_cpv150_2.x: model matches, but firmware '3.0' is not in '>=2.0,<3'",
         "airtek_sc75_4.2: model code (holding 1000) not read (exception_code_2)",
+        "fluidsense_hcm10_1.0: model code (input 1000) reads 4660 (0x1234), expects 18499 (0x4843)",
         "millrite_spx12_5.1: model code (input 1000) reads 4660 (0x1234), expects 21328 (0x5350)",
         "turbomon_tm21_1.0: model code (input 1000) reads 4660 (0x1234), expects 21581 (0x544D)",
     }

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,13 +19,16 @@ from cloud.sim import (
     CmapssTrajectory,
     FaultSchedule,
     FilterWearTrajectory,
+    HydraulicTrajectory,
     RegisterImage,
+    RigCycle,
     SimClock,
     SimDevice,
     Tables,
     Trajectory,
     Window,
     active,
+    hydraulic_replays,
     periodic_windows,
     random_windows,
     read_ai4i,
@@ -33,17 +38,20 @@ from cloud.sim._trajectory import ai4i_failure_rows, ai4i_row_failed
 from edge_agent._model import BlockResult, Quality
 from edge_agent._planner import compile_plan
 from edge_agent._profile import Profile, ProfileLibrary, Signal, load_profile
+from models._hydraulic import SIGNALS, load_hydraulic
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASETS = ROOT.parent / "shared" / "datasets"
 CMAPSS = DATASETS / "cmapss" / "train_FD001.txt"
 AI4I = DATASETS / "ai4i2020" / "ai4i2020.csv"
+HYDRAULIC = DATASETS / "hydraulic"
 Engines = dict[int, list[dict[str, float]]]
 Rows = list[dict[str, str]]
 PROFILES = ROOT / "firmware_profiles"
 TURBOFAN = load_profile(PROFILES / "turbomon_tm21_1.0.yaml")
 MILL = load_profile(PROFILES / "millrite_spx12_5.1.yaml")
 COMPRESSOR = load_profile(PROFILES / "airtek_sc75_4.2.yaml")
+HPU = load_profile(PROFILES / "fluidsense_hcm10_1.0.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +62,12 @@ def engines() -> Engines:
 @pytest.fixture(scope="module")
 def ai4i() -> Rows:
     return read_ai4i(AI4I)
+
+
+@functools.cache
+def rig() -> Any:
+    """The UCI hydraulic rig's cycles (a DataFrame), loaded once: reading takes seconds."""
+    return load_hydraulic(HYDRAULIC)
 
 
 def decode_tables(profile: Profile, tables: Tables, *, unit: int = 1) -> dict[str, Any]:
@@ -288,6 +302,82 @@ def test_compressor_overheats_before_it_trips_and_stays_tripped() -> None:
     assert filt.values_at(1e8)["compressor_state"] == 5
 
 
+def test_hydraulic_unit_replays_full_then_reduced_then_failing_cooler_cycle_by_cycle() -> None:
+    """Row k is served during [k, k+1) * cycle_s with cycle_count k+1; the stages come in order."""
+    (cycles,) = hydraulic_replays(rig(), 40, units=1)
+    assert [c.cooler_pct for c in cycles] == [100.0] * 40 + [20.0] * 40 + [3.0] * 40
+    unit = HydraulicTrajectory(cycles, cycle_s=3600)
+    frame = rig()
+    for k in (0, 1, 39, 40, 79):
+        values = unit.values_at(k * 3600 + 1800)
+        assert values == unit.values_at(k * 3600)
+        assert {name: values[name] for name in SIGNALS.values()} == dict(cycles[k].values)
+        row = frame.loc[cycles[k].rig_cycle]
+        assert cycles[k].values == {name: float(row[name]) for name in SIGNALS.values()}
+        assert (cycles[k].valve_pct, cycles[k].pump_leakage) == (
+            row["valve_pct"],
+            row["pump_leakage"],
+        )
+        assert values["cycle_count"] == k + 1
+        assert (values["unit_state"], values["fault_code"]) == (1, 0)
+    efficiency = [
+        statistics.mean(c.values["cooling_efficiency_pct"] for c in cycles[a : a + 40])
+        for a in (0, 40, 80)
+    ]
+    assert efficiency[0] > efficiency[1] + 10 > efficiency[2] + 10  # about 47, 27 and 19.6 %
+
+
+def test_hydraulic_cooler_fails_at_the_first_cycle_close_to_total_failure_and_stays_failed() -> (
+    None
+):
+    """The failure is the start of the first 3 % row; its rows go on, then the last one stays."""
+    (cycles,) = hydraulic_replays(rig(), 40, units=1)
+    unit = HydraulicTrajectory(cycles, cycle_s=60)
+    failure = unit.failure
+    assert failure.t_s == 80 * 60
+    assert (failure.kind, failure.name, failure.fault_code) == ("failure", "cooler_failure", 11)
+    assert failure.detail["rig_cycle"] == cycles[80].rig_cycle
+    assert failure.detail["cycle_count"] == 81
+    assert (failure.detail["cooler_pct"], failure.detail["valve_pct"]) == (
+        3.0,
+        cycles[80].valve_pct,
+    )
+    assert failure.detail["reduced_t_sim_s"] == 40 * 60
+    assert unit.events == (failure,)
+    before = unit.values_at(failure.t_s - 0.001)
+    assert (before["unit_state"], before["fault_code"], before["cycle_count"]) == (1, 0, 80)
+    for k in (80, 81, 119):
+        values = unit.values_at(k * 60 + 30)
+        assert (values["unit_state"], values["fault_code"], values["cycle_count"]) == (2, 11, k + 1)
+        assert values["cooling_efficiency_pct"] == cycles[k].values["cooling_efficiency_pct"]
+    for later in (120 * 60, 1e9):
+        values = unit.values_at(later)
+        assert (values["unit_state"], values["fault_code"], values["cycle_count"]) == (2, 11, 120)
+        assert values["temp_ts1_c"] == cycles[-1].values["temp_ts1_c"]
+
+
+def test_hydraulic_units_replay_only_held_out_rig_cycles_each_their_own() -> None:
+    """No replayed cycle was available to the trainers; two units replay different cycles."""
+    frame = rig()
+    first, second = hydraulic_replays(frame, 40, units=2)
+    (everything,) = hydraulic_replays(frame, None, units=1)
+    for cycles in (first, second, everything):
+        assert all(bool(frame.loc[c.rig_cycle, "holdout"]) for c in cycles)
+    assert not {c.rig_cycle for c in first} & {c.rig_cycle for c in second}
+    held_out = frame[frame["holdout"]]
+    assert len(everything) == len(held_out) > 3 * 40
+    assert [c.cooler_pct for c in everything] == sorted(
+        (c.cooler_pct for c in everything), reverse=True
+    )
+
+
+def test_a_hydraulic_replay_without_a_failing_cooler_is_refused() -> None:
+    """Rows that never reach the failure condition are an error naming what they reach."""
+    healthy = RigCycle(0, {"temp_ts1_c": 35.0}, 100.0, 100.0, 0, 130.0, stable=True)
+    with pytest.raises(ValueError, match=r"must reach the cooler condition 3 %.*Got \[100\.0\]"):
+        HydraulicTrajectory([healthy], cycle_s=60)
+
+
 # ---------------------------------------------------------------- devices
 
 
@@ -364,10 +454,19 @@ def compressor_run() -> Trajectory:
     return FilterWearTrajectory(60, 0.05, 6000, failure_at_s=9000)
 
 
+def hydraulic_run() -> Trajectory:
+    return HydraulicTrajectory(hydraulic_replays(rig(), 40, units=1)[0], cycle_s=60)
+
+
 @pytest.mark.parametrize(
     ("profile", "make"),
-    [(TURBOFAN, turbofan_run), (MILL, mill_run), (COMPRESSOR, compressor_run)],
-    ids=["turbofan", "mill", "compressor"],
+    [
+        (TURBOFAN, turbofan_run),
+        (MILL, mill_run),
+        (COMPRESSOR, compressor_run),
+        (HPU, hydraulic_run),
+    ],
+    ids=["turbofan", "mill", "compressor", "hydraulic"],
 )
 def test_served_registers_decode_to_the_trajectory_values(
     profile: Profile, make: Callable[[], Trajectory]
@@ -395,12 +494,27 @@ def test_a_dropped_out_signal_decodes_as_bad() -> None:
     assert decoded["air_filter_dp_bar"] == ("bad", "sentinel")
     assert compressor.can_drop_out("air_filter_dp_bar")
     assert not compressor.can_drop_out("run_hours_h")
+    hpu = RegisterImage(HPU)
+    decoded = decode_tables(HPU, hpu.encode({"cooling_efficiency_pct": None, "temp_ts1_c": 44.5}))
+    assert decoded["cooling_efficiency_pct"] == ("bad", "not_finite")
+    assert decoded["temp_ts1_c"] == 44.5
+
+
+def test_the_hydraulic_monitor_serves_every_value_little_endian() -> None:
+    """The HCM-10 is DCBA throughout: 16-bit codes byte-swapped, 32-bit values low word first."""
+    tables = RegisterImage(HPU).encode(
+        {"temp_ts1_c": 1.0, "unit_state": 2, "fault_code": 11, "cycle_count": 0x00020005}
+    )
+    assert (tables.input[0], tables.input[1]) == (0x0000, 0x803F)  # 1.0 is 0x3F800000
+    assert (tables.input[20], tables.input[21]) == (0x0200, 0x0B00)
+    assert (tables.input[22], tables.input[23]) == (0x0500, 0x0200)
+    assert (tables.input[1000], tables.input[1001]) == (0x4843, 100)  # identification: big-endian
 
 
 def test_identification_registers_select_the_profile() -> None:
     """The served model code and firmware version make the agent pick the profile."""
     library = ProfileLibrary.load(PROFILES)
-    for profile in (TURBOFAN, MILL, COMPRESSOR):
+    for profile in (TURBOFAN, MILL, COMPRESSOR, HPU):
         tables = RegisterImage(profile).encode({})
         results = {}
         for request in library.identification_requests(unit=1):

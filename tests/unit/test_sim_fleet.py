@@ -19,6 +19,7 @@ from cloud.sim import (
     SimClock,
     asset_records,
     build_fleet,
+    default_fleet,
     edge_configs,
     event_record,
     events_between,
@@ -39,14 +40,19 @@ def example_fleet() -> list[Member]:
     return build_fleet(load_fleet(EXAMPLE), start=START)
 
 
-def test_the_example_fleet_has_engines_mills_compressors_and_one_serial_device(
+def test_the_example_fleet_has_engines_mills_compressors_a_hydraulic_unit_and_one_serial_device(
     example_fleet: list[Member],
 ) -> None:
-    """config/sim.example.yaml: 10 C-MAPSS engines, 3 mills, 2 compressors, one on RTU."""
+    """config/sim.example.yaml: 10 engines, 3 mills, 2 compressors, 1 hydraulic unit; one RTU."""
     by_profile: dict[str, int] = {}
     for member in example_fleet:
         by_profile[member.device.profile_id] = by_profile.get(member.device.profile_id, 0) + 1
-    assert by_profile == {"turbomon_tm21_1.0": 10, "millrite_spx12_5.1": 3, "airtek_sc75_4.2": 2}
+    assert by_profile == {
+        "turbomon_tm21_1.0": 10,
+        "millrite_spx12_5.1": 3,
+        "airtek_sc75_4.2": 2,
+        "fluidsense_hcm10_1.0": 1,
+    }
     assert [m.device.asset for m in example_fleet if m.transport == "rtu"] == ["engine-100"]
     offline = [m.device.asset for m in example_fleet if m.device.faults.offline]
     assert offline == ["mill-02"]
@@ -61,6 +67,67 @@ def test_every_engine_fails_at_its_last_cycle_in_the_file(example_fleet: list[Me
         failure = member.device.failure
         assert failure is not None
         assert failure.t_s == (len(units[unit]) - 1) * 3600
+
+
+def test_the_hydraulic_unit_fails_after_two_stages_of_its_cooler(
+    example_fleet: list[Member],
+) -> None:
+    """hpu-01: 40 cycles at full, 40 at reduced efficiency, then the cooler failure (80 h)."""
+    (member,) = [m for m in example_fleet if m.device.profile_id == "fluidsense_hcm10_1.0"]
+    assert (member.device.asset, member.asset_class) == ("hpu-01", "hydraulic_power_unit")
+    failure = member.device.failure
+    assert failure is not None
+    assert (failure.t_s, failure.name, failure.fault_code) == (80 * 3600, "cooler_failure", 11)
+    assert failure.detail["reduced_t_sim_s"] == 40 * 3600
+    record = event_record(member, failure, SimClock(wall_start_ms=0, speed=3600))
+    assert record["failure_mode"] == "cooler_failure"
+    assert record["detail"] == dict(failure.detail)
+    assert isinstance(record["detail"]["rig_cycle"], int)
+
+
+def test_the_built_in_fleet_has_the_examples_hydraulic_unit_and_old_files_have_none() -> None:
+    """Without --fleet there is one hydraulic unit; a file without the group (or null) has none."""
+    example = load_fleet(EXAMPLE)
+    assert default_fleet().hydraulics == example.hydraulics
+    assert example.hydraulics is not None
+    assert example.hydraulics.count == 1
+    assert parse_fleet("seed: 1\n").hydraulics is None
+    assert parse_fleet("hydraulics: null\n").hydraulics is None
+    config = FleetConfig(engines=None, mills=None, compressors=None)
+    assert build_fleet(config, start=START) == []
+
+
+def test_hydraulics_config_errors_name_the_file_key_and_value() -> None:
+    """Bad hydraulics keys fail at load with the file, the key and the value."""
+    with pytest.raises(FleetConfigError) as info:
+        parse_fleet(
+            "hydraulics: {count: -1, cycle_s: 0, cycles_per_stage: 0, folderz: x}\n",
+            source="sim.yaml",
+        )
+    message = str(info.value)
+    assert (
+        "sim.yaml: hydraulics.count Input should be greater than or equal to 0. Got -1" in message
+    )
+    assert "sim.yaml: hydraulics.cycle_s Input should be greater than 0. Got 0 instead." in message
+    assert (
+        "sim.yaml: hydraulics.cycles_per_stage Input should be greater than or equal to 1. Got 0"
+        in message
+    )
+    assert "sim.yaml: hydraulics.folderz is not a known key. Got 'x' instead." in message
+
+
+def test_a_hydraulic_data_folder_is_relative_to_the_config_and_must_hold_the_data(
+    tmp_path: Path,
+) -> None:
+    """A relative folder is resolved against the config's folder; a missing file is named."""
+    config = parse_fleet(
+        "engines: null\nmills: null\ncompressors: null\nhydraulics: {folder: rig}\n",
+        base=tmp_path,
+    )
+    assert config.hydraulics is not None
+    assert config.hydraulics.folder == tmp_path / "rig"
+    with pytest.raises(FleetConfigError, match=r"^hydraulics\.folder: .*rig/profile\.txt: missing"):
+        build_fleet(config, start=START)
 
 
 def test_the_same_seed_builds_the_same_fleet() -> None:
@@ -121,7 +188,8 @@ def test_the_edge_config_passes_the_agents_own_validation(example_fleet: list[Me
     )
     assert list(configs) == ["gw-sim-plant"]
     config = parse_config(yaml.safe_dump(configs["gw-sim-plant"]), source="edge.yaml")
-    assert len(config.devices) == 15
+    assert len(config.devices) == 16
+    assert "hpu-01" in {d.asset for d in config.devices}
     assert config.mqtt is not None
     assert config.mqtt.port == 1883
     rtu = [d for d in config.devices if d.transport.type == "rtu"]
@@ -142,7 +210,20 @@ def test_the_asset_file_passes_the_registrys_own_validation(example_fleet: list[
     text = yaml.safe_dump({"assets": asset_records(example_fleet, firmware=firmware)})
     library = ProfileLibrary.load(ROOT / "firmware_profiles")
     registry = parse_registry_yaml(text, source="assets.yaml", library=library)
-    assert len(list(registry)) == 15
+    assert len(list(registry)) == 16
+    hpu = registry.get("hpu-01")
+    assert hpu is not None
+    assert (hpu.model, hpu.firmware, hpu.profile, hpu.asset_class) == (
+        "HCM-10",
+        "1.0",
+        "fluidsense_hcm10_1.0",
+        "hydraulic_power_unit",
+    )
+    assert (hpu.customer, hpu.tier.value, hpu.team) == (
+        "Ironbridge Pressworks",
+        "Gold",
+        "hydraulics",
+    )
     engine = registry.get("engine-091")
     assert engine is not None
     assert (engine.tier.value, engine.criticality.value, engine.gateway) == (
