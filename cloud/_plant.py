@@ -104,7 +104,10 @@ def _cmapss_units(path: Path) -> list[int]:
 
 
 def training_plan(cmapss_train: Path, holdout: Sequence[int], work: Path) -> list[TrainStep]:
-    """The four champions' training calls; C-MAPSS without the held-out engines.
+    """The champions' training calls; C-MAPSS without the held-out engines.
+
+    The hydraulic cooler model holds out the rig's cycles the simulator replays by itself
+    (`models._hydraulic`: every fourth segment of identical conditions).
 
     When the held-out engines are the file's last ones, ``--max-units`` keeps the others;
     otherwise a filtered copy of the training file (with its ``test_``/``RUL_`` siblings) is
@@ -129,18 +132,25 @@ def training_plan(cmapss_train: Path, holdout: Sequence[int], work: Path) -> lis
         TrainStep("cmapss_failure", data),
         TrainStep("ai4i_horizon", ()),
         TrainStep("tool_wear", ()),
+        TrainStep("hydraulic_cooler", ()),
     ]
 
 
 def ensure_models(cache: Path, cmapss_train: Path, holdout: Sequence[int], logs: Path) -> Path:
-    """A model registry with the four champions, from the cache or trained into it.
+    """A model registry with the champions of `training_plan`, from the cache or trained into it.
 
     The cache key is the SHA-256 of the data files' bytes, the held-out units and the training
     arguments: a second run with the same data and hold-out reuses the champions at once.
     """
     ai4i = DATASETS / "ai4i2020" / "ai4i2020.csv"
     suffix = cmapss_train.name[len("train_") :]
-    files = [cmapss_train, *(cmapss_train.with_name(p + suffix) for p in ("test_", "RUL_")), ai4i]
+    hydraulic = sorted((DATASETS / "hydraulic").glob("*.txt"))
+    files = [
+        cmapss_train,
+        *(cmapss_train.with_name(p + suffix) for p in ("test_", "RUL_")),
+        ai4i,
+        *hydraulic,
+    ]
     key_src = {
         "data": [_sha256(p) for p in files],
         "holdout": list(holdout),
@@ -183,10 +193,14 @@ def ensure_models(cache: Path, cmapss_train: Path, holdout: Sequence[int], logs:
 # ------------------------------------------------------------------------------------ configs
 
 
-def scoring_config(speed: float, cycle_s: float) -> dict[str, Any]:
-    """docs/scoring.md's simulator plans, scaled to `speed` (wall seconds)."""
+def scoring_config(speed: float, cycle_s: float, hpu_cycle_s: float = 3600.0) -> dict[str, Any]:
+    """docs/scoring.md's simulator plans, scaled to `speed` (wall seconds).
+
+    `cycle_s` is an engine cycle, `hpu_cycle_s` one replayed load cycle of the hydraulic units.
+    """
     hour = 3600.0 / speed
     cycle = cycle_s / speed
+    hpu_cycle = hpu_cycle_s / speed
     stale = max(30 * hour, 10.0)
     return {
         "warm_up": "1h",
@@ -242,6 +256,21 @@ def scoring_config(speed: float, cycle_s: float) -> dict[str, Any]:
                 "hours_signal": "run_hours_h",
                 "models": [
                     {"kind": "consumable_online", "target": "air_filter", "health_ref": 168 * hour}
+                ],
+            },
+            "fluidsense_hcm10_1.0": {
+                "window": 12 * hpu_cycle,
+                "stale_after": max(30 * hpu_cycle, 10.0),
+                "models": [
+                    # P(the cooler is at reduced efficiency or worse) in the latest load cycle,
+                    # from its sensor means: a condition, not a time to failure (the data set
+                    # has levels set by the experimenters; models/_hydraulic.py).
+                    {
+                        "kind": "failure",
+                        "name": "hydraulic_cooler",
+                        "target": "cooler_failure",
+                        "horizon": hpu_cycle,
+                    }
                 ],
             },
         },
@@ -591,7 +620,9 @@ class MainJob:
             cmapss = DATASETS / "cmapss" / "train_FD001.txt"
         registry = ensure_models(opts.cache, cmapss, opts.holdout, self.logs)
         score_yaml = self.run_dir / "scoring.yaml"
-        score_yaml.write_text(yaml.safe_dump(scoring_config(speed, cycle_s), sort_keys=False))
+        hpu_cycle_s = fleet.hydraulics.cycle_s if fleet.hydraulics else 3600.0
+        plans = scoring_config(speed, cycle_s, hpu_cycle_s)
+        score_yaml.write_text(yaml.safe_dump(plans, sort_keys=False))
         self._run_once(
             "db-init", _py("cloud", "db", "--database", opts.database, "init"), timeout_s=60
         )

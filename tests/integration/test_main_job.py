@@ -2,7 +2,8 @@
 
 Three held-out C-MAPSS engines (config/plant-test.yaml: FD001 units 91, 93 and 98, the last 80
 cycles of each, one cycle per wall second, one of them over Modbus RTU on a pty) and one AirTek
-compressor whose air filter wears to its limit within the run go through
+compressor whose air filter wears to its limit within the run and one hydraulic power unit
+replaying held-out cycles of the UCI hydraulic rig, its cooler failing at 50 s, go through
 Modbus -> edge agent -> MQTT -> ingester -> InfluxDB -> scorer -> work orders -> the fake service
 system's webhook. The champions are trained without units 91-100 (cached under var/plant-cache:
 the first run on a machine trains them, a few minutes; later runs reuse them).
@@ -77,11 +78,22 @@ def test_main_job_opens_a_work_order_before_every_failure_and_loses_nothing(
 
     # All three engines failed within the run, each with a work order opened before it.
     failures = report["failures"]
-    assert sorted(f["asset"] for f in failures) == ["engine-091", "engine-093", "engine-098"]
+    assert sorted(f["asset"] for f in failures) == [
+        "engine-091",
+        "engine-093",
+        "engine-098",
+        "hpu-01",
+    ]
     missed = [f["asset"] for f in failures if not f["work_order_before"]]
     assert missed == [], report["failures"]
     assert report["share_with_work_order_before"] == 1.0
     assert all(f["lead_wall_s"] > 0 and f["delivered"] for f in failures), failures
+    # The hydraulic unit's work order came while its cooler was degraded (the 25 cycles at 20 %
+    # efficiency), not while it was healthy: a cooler model that flagged healthy cycles would
+    # open it earlier and fail here.
+    (hpu,) = [f for f in failures if f["asset"] == "hpu-01"]
+    assert hpu["failure_mode"] == "cooler_failure"
+    assert 0 < hpu["lead_sim_h"] <= 25, hpu
 
     # The compressor's air filter reached its limit after a consumable work order (the trend
     # forecast of its pressure drop), and its readings are stored like the engines' (above).
@@ -106,7 +118,7 @@ def test_main_job_opens_a_work_order_before_every_failure_and_loses_nothing(
     latency = report["latency"]
     for key in ("read_to_stored_p50_s", "read_to_scored_p50_s", "stored_to_scored_p50_s"):
         assert _finite(latency[key]), (key, latency)
-    assert "work order before failure: 3/3 (100%)" in proc.stdout
+    assert "work order before failure: 4/4 (100%)" in proc.stdout
     assert "LOST 0" in proc.stdout
 
     # The report command gives the same report from the run folder.
