@@ -205,6 +205,12 @@ def scoring_config(speed: float, cycle_s: float, hpu_cycle_s: float = 3600.0) ->
     return {
         "warm_up": "1h",
         "alert": {"open_after": 3, "cooldown": 60 * hour},
+        # A consumable's alert is closed when the item is replaced (cloud._technician): the
+        # new item's life starts then, and the next alert must not wait out 60 h of cooldown.
+        "alerts": {
+            item: {"open_after": 3, "cooldown": 12 * hour}
+            for item in ("air_filter", "cutting_tool")
+        },
         # Lighter explanations than the shipped default (4 permutations, 20 background rows):
         # at hundreds of times real speed a pass must stay a few engine cycles long.
         "explain": {"top_k": 3, "n_permutations": 2, "max_background": 10},
@@ -590,6 +596,8 @@ class MainJob:
         self.poll_interval_s = 0.5
         self.ingest_metrics = ""
         self.fake: Any = None
+        self.inbound: Any = None
+        self.technician: Any = None
         self.api_url = ""
         self.login_token_path = opts.run_dir / "login-token.txt"
 
@@ -705,13 +713,24 @@ class MainJob:
             raise PlantError(msg)
 
     def _start_service_system(self) -> None:
-        from cloud.workorders import FakeServiceSystem  # noqa: PLC0415 - only for a run
+        """The fake service system, Prognos's inbound endpoint for its callbacks, technicians."""
+        from cloud._technician import Technician  # noqa: PLC0415 - only for a run
+        from cloud.workorders import FakeServiceSystem, InboundServer  # noqa: PLC0415
 
         secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.env["PROGNOS_WEBHOOK_SECRET"] = secret
-        self.fake = FakeServiceSystem(secret=secret)
+        db = self.run_dir / "decisions.db"
+        self.inbound = InboundServer(db=db, secrets=[secret])
+        self.inbound.start()
+        self.fake = FakeServiceSystem(secret=secret, callback_url=self.inbound.url)
         self.fake.start()
-        log.info("service_system_started", url=self.fake.webhook_url)
+        self.technician = Technician(self.sim_dir / "ground_truth.jsonl", db, self.fake)
+        log.info("service_system_started", url=self.fake.webhook_url, callbacks=self.inbound.url)
+
+    def _stop_service_system(self) -> None:
+        for server in (self.fake, self.inbound):
+            if server is not None:
+                server.stop()
 
     def _start_api(self, db: Path, assets: Path) -> None:
         """The planners' web page and the REST API on one port (`WEB_COMMAND`), and a login.
@@ -783,6 +802,7 @@ class MainJob:
         tty = sys.stdout.isatty()
         while not flag.stop:
             now = self.sample(t0)
+            self._complete_work()
             line = format_status(now, before, self.opts.duration_s)
             _say(("\r" + line[:200]) if tty else line, end="" if tty else "\n", flush=True)
             before = now
@@ -796,6 +816,17 @@ class MainJob:
             time.sleep(STATUS_EVERY_S)
         if tty:
             _say()
+
+    def _complete_work(self) -> None:
+        """Work orders the simulator's consumable replacements complete (`cloud._technician`)."""
+        if self.technician is None:
+            return
+        import httpx  # noqa: PLC0415 - the fake service system's client, only for a run
+
+        try:
+            self.technician.step()
+        except (OSError, ValueError, sqlite3.Error, httpx.HTTPError) as exc:
+            log.warning("technician_failed", error=repr(exc))
 
     # ---------------------------------------------------------------- stop
 
@@ -874,8 +905,7 @@ class MainJob:
         for child in list(self.children.values()):
             child.stop()
         self.children.clear()
-        if self.fake is not None:
-            self.fake.stop()
+        self._stop_service_system()
         stored = self.influx.stored_counts(self.started_ms)
         (self.run_dir / "stored.json").write_text(json.dumps(stored, indent=1, sort_keys=True))
         (self.run_dir / "ingest-metrics.prom").write_text(self.ingest_metrics)
@@ -890,6 +920,7 @@ class MainJob:
             "outbox_left_readings": left["queued"],
             "agents": {k: left[k] for k in ("enqueued", "published", "dropped")},
             "service_system_records": len(self.fake.webhook_records) if self.fake else 0,
+            "work_orders_completed": self.technician.completed if self.technician else 0,
             "children_died": self.died,
             "latency": {
                 "read_to_stored_p50_s": p50,
@@ -910,8 +941,7 @@ class MainJob:
         for child in [*reversed(list(self.children.values())), *self.agents]:
             if child.alive() or not child.log_file.closed:
                 child.stop(timeout_s=10)
-        if self.fake is not None:
-            self.fake.stop()
+        self._stop_service_system()
 
 
 def lag_quantiles(prom: str) -> tuple[float | None, float | None, float | None]:
