@@ -267,6 +267,17 @@ DEFAULT_PLANS: Final[dict[str, Any]] = {
         "hours_signal": "run_hours_h",
         "models": [{"kind": "consumable_online", "target": "air_filter"}],
     },
+    "fluidsense_hcm10_1.0": {
+        "window": "1h",
+        "models": [
+            {
+                "kind": "failure",
+                "name": "hydraulic_cooler",
+                "target": "cooler_failure",
+                "horizon": "1m",
+            }
+        ],
+    },
 }
 """The shipped plans (the same as config/scoring.example.yaml)."""
 

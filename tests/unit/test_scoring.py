@@ -802,6 +802,7 @@ def test_the_scorer_counts_an_asset_without_data_and_logs_it_once() -> None:
         "ai4i_failure",
         "cmapss_failure",
         "cmapss_rul",
+        "hydraulic_cooler",
         "tool_wear",
     ]  # once each, not once per pass
     client.close()
