@@ -81,8 +81,27 @@ def _cycle_s(manifest: Mapping[str, Any]) -> float | None:
     return float(value) if value else None
 
 
+def _sample_s(manifest: Mapping[str, Any]) -> dict[str, float]:
+    """Asset -> its device's sample step in simulated s (one engine or load cycle, one product)."""
+    return {
+        str(d["asset"]): float(d["sample_s"])
+        for d in manifest.get("devices", [])
+        if d.get("sample_s")
+    }
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
 def failure_rows(inputs: ReportInputs, speed: float) -> list[dict[str, Any]]:
-    """One row per simulated failure: the first prediction work order before it and its lead."""
+    """One row per simulated failure: the first prediction work order before it and its lead.
+
+    ``lead_cycles`` is the lead in the failed device's own sample steps (engine cycles, load
+    cycles, products: the manifest's ``sample_s``); without one it falls back to the plant's
+    ``cycle_s`` in the caller.
+    """
+    steps = _sample_s(inputs.manifest)
     rows = []
     for failure in sorted(_failures(inputs), key=lambda e: (int(e["wall_ms"]), str(e["asset"]))):
         before = sorted(
@@ -107,6 +126,11 @@ def failure_rows(inputs: ReportInputs, speed: float) -> list[dict[str, Any]]:
                 "delivered": before[0].delivered if before else None,
                 "lead_wall_s": lead_wall_s,
                 "lead_sim_h": None if lead_wall_s is None else lead_wall_s * speed / HOUR_S,
+                "lead_cycles": (
+                    None
+                    if lead_wall_s is None or failure["asset"] not in steps
+                    else lead_wall_s * speed / steps[failure["asset"]]
+                ),
             }
         )
     return rows
@@ -118,11 +142,13 @@ def by_profile(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     for profile in sorted({str(r["profile"]) for r in rows}):
         mine = [r for r in rows if str(r["profile"]) == profile]
         leads = [float(r["lead_sim_h"]) for r in mine if r["work_order_before"]]
+        cycles = [float(r["lead_cycles"]) for r in mine if r.get("lead_cycles") is not None]
         out[profile] = {
             "failures": len(mine),
             "with_work_order_before": len(leads),
             "share": len(leads) / len(mine),
-            "median_lead_sim_h": statistics.median(leads) if leads else None,
+            "median_lead_sim_h": _median(leads),
+            "median_lead_cycles": _median(cycles),
         }
     return out
 
@@ -192,7 +218,7 @@ def by_consumable(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]
             "limit_reached": len(reached),
             "with_work_order_before_limit": len(leads),
             "share": len(leads) / len(reached) if reached else None,
-            "median_lead_sim_h": statistics.median(leads) if leads else None,
+            "median_lead_sim_h": _median(leads),
         }
     return out
 
@@ -275,7 +301,13 @@ def build_report(inputs: ReportInputs, *, window_h: float = DEFAULT_WINDOW_H) ->
     read_scored = [float(v) for v in latency.get("read_to_scored_s", [])]
     p50_rs = _finite(latency.get("read_to_stored_p50_s"))
     p50_sc = _quantile(read_scored, 0.5)
-    median_lead_h = statistics.median(leads) if leads else None
+    median_lead_h = _median(leads)
+    # Each failure in its own device's cycles; a run whose manifest has no sample steps (older
+    # simulators): the plant's engine cycle.
+    own = [float(r["lead_cycles"]) for r in with_wo if r.get("lead_cycles") is not None]
+    lead_cycles = _median(own) if own else None
+    if not own and median_lead_h is not None and cycle_s:
+        lead_cycles = median_lead_h * HOUR_S / cycle_s
     return {
         "run": {
             "wall_s": (stop_ms - start_ms) / 1000,
@@ -290,9 +322,7 @@ def build_report(inputs: ReportInputs, *, window_h: float = DEFAULT_WINDOW_H) ->
         "failures_with_work_order_before": len(with_wo),
         "share_with_work_order_before": (len(with_wo) / len(rows)) if rows else None,
         "median_lead_sim_h": median_lead_h,
-        "median_lead_cycles": (
-            None if median_lead_h is None or not cycle_s else median_lead_h * HOUR_S / cycle_s
-        ),
+        "median_lead_cycles": lead_cycles,
         "median_lead_wall_s": statistics.median(r["lead_wall_s"] for r in with_wo)
         if with_wo
         else None,
@@ -363,6 +393,11 @@ def format_report(report: Mapping[str, Any]) -> str:
     lines.extend(
         f"  {profile}: {p['with_work_order_before']}/{p['failures']} with a work order before "
         f"({p['share']:.0%}), median lead {_fmt(p['median_lead_sim_h'], '.1f', ' h simulated')}"
+        + (
+            ""
+            if p.get("median_lead_cycles") is None
+            else f" = {p['median_lead_cycles']:.1f} cycles"
+        )
         for profile, p in report.get("by_profile", {}).items()
     )
     consumables = report.get("consumables", [])

@@ -208,6 +208,7 @@ def manifest(
                 "port": endpoint.port,
                 "serial_port": endpoint.serial_port,
                 "unit": endpoint.unit,
+                "sample_s": device.trajectory.sample_s,
                 "planned_failure": None
                 if failure is None
                 else event_record(member, failure, clock),

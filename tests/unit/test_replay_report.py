@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
+
+import pytest
 
 from cloud._replay_report import (
     ReportInputs,
@@ -106,3 +109,41 @@ def test_the_report_lists_each_consumable_with_its_lead() -> None:
     assert "air_filter" in text
     assert "lead 40.0 h sim" in text
     assert "air_filter: 1/1 reached their limit with a work order before it" in text
+
+
+def _failure(asset: str, profile: str, t_h: float) -> dict[str, Any]:
+    return {
+        "event": "failure",
+        "asset": asset,
+        "profile": profile,
+        "failure_mode": "x",
+        "t_sim_s": t_h * 3600,
+        "wall_ms": START_MS + round(t_h * 1000),
+    }
+
+
+def test_lead_cycles_are_counted_in_each_devices_own_cycle() -> None:
+    """An engine's 1 h cycles and a unit's 30 min load cycles: 10 h ahead is 10 and 20 cycles."""
+    truth = [_failure("engine-091", "turbomon_tm21_1.0", 50), _failure("hpu-01", "hcm", 60)]
+    wos = [
+        WorkOrderRow(
+            "wo-e", "engine-091", "prediction", START_MS + 40_000, "created", delivered=True
+        ),
+        WorkOrderRow("wo-h", "hpu-01", "prediction", START_MS + 50_000, "created", delivered=True),
+    ]
+    inputs = _inputs(truth, wos)
+    devices = [{"asset": "engine-091", "sample_s": 3600.0}, {"asset": "hpu-01", "sample_s": 1800.0}]
+    with_steps = dataclasses.replace(
+        inputs, manifest={**inputs.manifest, "devices": devices, "plant": {"cycle_s": 3600}}
+    )
+    report = build_report(with_steps)
+    assert [round(r["lead_cycles"], 6) for r in report["failures"]] == [10.0, 20.0]
+    assert report["median_lead_cycles"] == pytest.approx(15.0)
+    assert report["by_profile"]["hcm"]["median_lead_cycles"] == pytest.approx(20.0)
+    assert (
+        "hcm: 1/1 with a work order before (100%), median lead 10.0 h simulated = 20.0 cycles"
+        in (format_report(report))
+    )
+    # A manifest from before the sample steps: the plant's engine cycle for every failure.
+    old = dataclasses.replace(inputs, manifest={**inputs.manifest, "plant": {"cycle_s": 3600}})
+    assert build_report(old)["median_lead_cycles"] == pytest.approx(10.0)
