@@ -44,6 +44,8 @@ STATUS = "gateway_status"
 """Measurement of gateway online/offline changes."""
 EVENTS = "edge_events"
 """Measurement of edge events."""
+AGENT_HEALTH = "agent_health"
+"""Measurement of the edge agents' own metrics (DESIGN.md), one point per health message."""
 UNKNOWN_MODEL = "unknown"
 """The `model` tag of a reading whose asset is not in the registry."""
 NS_PER_MS = 1_000_000
@@ -325,6 +327,8 @@ class Classifier:
                 self._status(out, payload, content_type)
             elif parsed.kind == "events":
                 self._event(out, payload, content_type)
+            elif parsed.kind == "health":
+                self._health(out, payload, content_type)
             else:
                 out.whole = True
                 out.rejects.append(
@@ -543,6 +547,17 @@ class Classifier:
             )
         ts_ns = event.ts * NS_PER_MS
         out.add(_line(Point(EVENTS, tags, fields, ts_ns)), None, ts_ns)
+
+    def _health(self, out: Outcome, payload: bytes, content_type: str | None) -> None:
+        health = pc.decode_health(payload, content_type=content_type)
+        # Floats, always: a metric that reads 0 in one message and 2.5 in the next must not
+        # become an integer field that every later message conflicts with.
+        fields: dict[str, FieldValue] = {k: float(v) for k, v in health.metrics.items()}
+        if not fields:
+            raise pc.ContractError("missing_field", "a health message with no metric", "")
+        tags = {"site": out.site or "", "gateway": out.gateway or ""}
+        ts_ns = health.ts * NS_PER_MS
+        out.add(_line(Point(AGENT_HEALTH, tags, fields, ts_ns)), None, ts_ns)
 
 
 def _line(point: Point) -> str:

@@ -330,6 +330,7 @@ class Ingester:
             [
                 (pc.shared_subscription(group, "telemetry", prefix=prefix), 1),
                 (pc.shared_subscription(group, "events", prefix=prefix), 1),
+                (pc.shared_subscription(group, "health", prefix=prefix), 0),
                 (pc.topic_filter("status", prefix=prefix), 1),
             ]
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Services
@@ -213,6 +214,34 @@ def test_status_and_metrics_endpoint(
     assert samples['prognos_ingest_gateway_online{gateway="gw-4"}'] == 0
     assert samples["prognos_ingest_influx_up"] == 1
     assert "prognos_ingest_batch_latency_seconds_count" in samples
+
+
+def test_agent_health_is_stored_in_agent_health(
+    services: Services, topic_prefix: str, influx_db: str, ingester: Ingester
+) -> None:
+    """An agent's health messages (QoS 0) become `agent_health` points tagged site and gateway."""
+    topic = pc.build_topic("health", site="plant1", gateway="gw-5", prefix=topic_prefix)
+    pub = Publisher(services.mqtt_host, services.mqtt_port, client_id=f"pub-h-{influx_db}")
+    try:
+        for i, cpu in enumerate((0, 2.5)):  # an integer, then a float: one field type
+            health = pc.Health(ts=BASE_TS_MS + i * 1000, metrics={"outbox_depth": 3, "cpu": cpu})
+            pub.publish(topic, pc.encode_health(health))
+        pub.flush()
+        wait_until(
+            lambda: count(services, influx_db, 'SELECT count("cpu") FROM agent_health') == 2,
+            timeout_s=30,
+            what="two agent_health points",
+        )
+    finally:
+        pub.close()
+    body: Any = services.influx_query(
+        'SELECT "cpu", "outbox_depth" FROM agent_health WHERE "gateway" = \'gw-5\' '
+        "AND \"site\" = 'plant1'",
+        db=influx_db,
+    )
+    (series,) = body["results"][0]["series"]
+    assert [row[1:] for row in series["values"]] == [[0.0, 3.0], [2.5, 3.0]]
+    assert ingester.metrics.total("rejects_total") == 0
 
 
 def test_gap_scan_reports_gaps_and_epochs_from_the_shared_record(

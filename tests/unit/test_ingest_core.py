@@ -108,7 +108,8 @@ def test_one_bad_reading_does_not_reject_the_good_ones() -> None:
         (TOPIC, b"[]", "wrong_type"),
         (TOPIC, b"x" * (pc.MAX_PAYLOAD_BYTES + 1), "too_large"),
         ("elsewhere/a/b", b"{}", "bad_topic"),
-        (f"{PREFIX}/plant1/gw-1/health", b"{}", "unknown_topic"),
+        (f"{PREFIX}/plant1/gw-1/cmd-result/restart", b"{}", "unknown_topic"),
+        (f"{PREFIX}/plant1/gw-1/health", b"{}", "missing_field"),
         (f"{PREFIX}/plant1/gw-1/status", b"", "invalid_json"),
     ],
 )
@@ -200,6 +201,24 @@ def test_status_and_events_become_points() -> None:
     out = c.classify(f"{PREFIX}/plant1/gw-1/events", event, content_type=None, now_ms=NOW)
     assert out.lines[0].startswith("edge_events,asset=a,gateway=gw-1,kind=device_unreachable")
     assert " count=1i,detail_n=2i " in out.lines[0]
+
+
+def test_agent_health_becomes_an_agent_health_point_of_floats() -> None:
+    """Every metric a float field (0 now, 2.5 later: one type); no metric: dead-lettered."""
+    c = _classifier()
+    topic = f"{PREFIX}/plant1/gw-1/health"
+    health = pc.encode_health(pc.Health(ts=NOW, metrics={"outbox_depth": 12, "cpu_percent": 0}))
+    out = c.classify(topic, health, content_type=None, now_ms=NOW)
+    assert (out.kind, out.whole, out.rejects) == ("health", False, [])
+    assert out.lines == [
+        f"agent_health,gateway=gw-1,site=plant1 outbox_depth=12.0,cpu_percent=0.0 {NOW * 1_000_000}"
+    ]
+    empty = c.classify(topic, json.dumps({"ts": NOW}).encode(), content_type=None, now_ms=NOW)
+    assert empty.whole
+    assert [r.reason for r in empty.rejects] == ["missing_field"]
+    bad = c.classify(topic, b'{"ts": 1, "x": "a"}', content_type=None, now_ms=NOW)
+    assert bad.whole
+    assert bad.lines == []
 
 
 # ---------------------------------------------------------------- batching
