@@ -212,9 +212,7 @@ class TokenVerifier:
             TokenFileError: The token file became invalid (the server answers 500, never
                 guesses).
         """
-        self._refresh()
-        entry = self._by_digest.get(digest(token))
-        return None if entry is None else Principal(name=entry.name, role=entry.role)
+        return self.verify_digest(digest(token))
 
     def verify_digest(self, sha256: str) -> Principal | None:
         """The principal whose token has this SHA-256 digest (a session's); None when unknown.

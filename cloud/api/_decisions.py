@@ -2,9 +2,9 @@
 
 Reads use a read-only SQLite connection of their own on the `cloud.workorders.Store` file (the
 store has no filtered or paged queries); WAL lets them run beside the scorer and the delivery
-worker. Every write goes through the store's public methods (`Store.save_alert`,
-`Store.transition`), and alert lifecycle changes through `cloud.alerting` (`AlertEngine.act`,
-which applies the one transition table).
+worker. Every write goes through the store's public methods: alert lifecycle changes through
+`Store.apply_alert_event` (compare-and-set, `cloud.alerting`'s one transition table), work
+orders through `Store.transition`.
 """
 
 from __future__ import annotations
@@ -17,16 +17,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cloud.alerting import (
-    ACTIVE_STATES,
-    TRANSITIONS,
-    Alert,
-    AlertEngine,
-    AlertEvent,
-    AlertState,
-)
-from cloud.alerting import apply as apply_alert
-from cloud.workorders import Store, WoState
+from cloud.alerting import ACTIVE_STATES, TRANSITIONS, Alert, AlertEvent, AlertState
+from cloud.workorders import WoState, alert_from_record
 
 OPEN_WO_STATES = (
     WoState.PROPOSED,
@@ -38,8 +30,6 @@ OPEN_WO_STATES = (
 )
 """Work orders still to do (the store's ``OPEN_STATES``, which it does not export)."""
 
-_TIMES = ("opened_at", "updated_at", "last_score_at", "snoozed_until", "resolved_at", "closed_at")
-
 
 def connect_ro(path: Path) -> sqlite3.Connection:
     """A read-only connection to the store file (it must exist)."""
@@ -49,21 +39,6 @@ def connect_ro(path: Path) -> sqlite3.Connection:
     )
     db.row_factory = sqlite3.Row
     return db
-
-
-def _time(value: object) -> dt.datetime | None:
-    if value in {None, "None", ""}:
-        return None
-    return dt.datetime.fromisoformat(str(value))
-
-
-def alert_from_record(record: str) -> Alert:
-    """An `Alert` from the store's JSON record (the inverse of `Store.save_alert`)."""
-    r: dict[str, Any] = json.loads(record)
-    for name in _TIMES:
-        r[name] = _time(r.get(name))
-    r["state"] = AlertState(r["state"])
-    return Alert(**r)
 
 
 def _marks(values: Sequence[object]) -> str:
@@ -224,30 +199,3 @@ def open_counts(db: sqlite3.Connection) -> tuple[dict[str, int], dict[str, int]]
 def allowed_events(state: AlertState) -> list[AlertEvent]:
     """The events `state` allows, sorted (the alerting table's own order of names)."""
     return sorted(TRANSITIONS[state])
-
-
-def act_on_alert(
-    store: Store,
-    alert: Alert,
-    event: AlertEvent,
-    *,
-    now: dt.datetime,
-    until: dt.datetime | None = None,
-    reason: str | None = None,
-) -> Alert:
-    """Apply a planner's event to a stored alert and save it.
-
-    The lifecycle is `cloud.alerting`'s: the table decides (`apply` first, so a closed alert
-    gets the table's own refusal), then `AlertEngine.act` makes the change it makes for the
-    scorer. The scorer takes the saved alert in on its next `restore` (newer `updated_at`).
-
-    Raises:
-        IllegalAlertTransition: The state does not allow `event`.
-        ValueError: A snooze without a future `until`.
-    """
-    apply_alert(alert.state, event)
-    engine = AlertEngine()
-    engine.restore([alert])
-    changed = engine.act(alert.alert_id, event, now=now, until=until, reason=reason).alert
-    store.save_alert(changed)
-    return changed

@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict
 from cloud.api._app import ERRORS, Ctx, ReadDb, Viewer
 from cloud.api._assets import NOT_FOUND, _asset, fleet_conditions
 from cloud.api._decisions import open_counts
-from cloud.api._influx import SCORES, ns
-from cloud.api._latest import UNSCORED, Condition
-from cloud.store import as_time, quote_ident
+from cloud.api._influx import SCORES
+from cloud.api._latest import UNSCORED, Condition, lowest
+from cloud.store import as_ns, as_time, quote_ident
 
 router = APIRouter(responses=ERRORS)
 
@@ -75,11 +75,6 @@ class Drivers(BaseModel):
     targets: list[TargetDrivers]
 
 
-def _lowest(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return min(known) if known else None
-
-
 def _site(
     site: str,
     assets: list[str],
@@ -96,9 +91,9 @@ def _site(
         open_alerts=sum(alerts.get(a, 0) for a in assets),
         open_work_orders=sum(orders.get(a, 0) for a in assets),
         assets_with_alerts=sum(1 for a in assets if alerts.get(a, 0)),
-        min_health=_lowest([c.health for c in conds]),
+        min_health=lowest([c.health for c in conds]),
         max_probability=max(probabilities) if probabilities else None,
-        min_rul=_lowest([c.shortest_rul for c in conds]),
+        min_rul=lowest([c.shortest_rul for c in conds]),
     )
 
 
@@ -159,7 +154,7 @@ def get_drivers(
     """
     _asset(ctx, asset_id)
     since = ctx.clock() - ctx.settings.scores_lookback
-    where = f"asset = $asset AND time >= {ns(since)}"
+    where = f"asset = $asset AND time >= {as_ns(since)}"
     params = {"asset": asset_id}
     if target is not None:
         where += " AND target = $target"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
-from cloud.store import InfluxClient, Value, as_float, as_time, quote_ident
+from cloud.store import InfluxClient, Value, as_float, as_ns, as_time, quote_ident
 
 SCORES: Final = "scores"
 TELEMETRY: Final = "telemetry"
@@ -21,11 +21,6 @@ Aggregate = Literal["mean", "min", "max", "last"]
 EVERY_PATTERN: Final = r"^[1-9][0-9]{0,5}(s|m|h|d)$"
 _UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _NUMERIC: Final = {"float", "integer"}
-
-
-def ns(value: dt.datetime) -> int:
-    """Epoch nanoseconds of a timezone-aware time."""
-    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
 
 
 def every_seconds(every: str) -> int:
@@ -84,15 +79,11 @@ def latest_scores(
     influx: InfluxClient,
     *,
     since: dt.datetime,
-    site: str | None = None,
     asset: str | None = None,
 ) -> list[ScoreRow]:
     """The latest score of every (asset, target, model) since `since`: one query for the fleet."""
-    where = f"time >= {ns(since)}"
+    where = f"time >= {as_ns(since)}"
     params: dict[str, str] = {}
-    if site is not None:
-        where += " AND site = $site"
-        params["site"] = site
     if asset is not None:
         where += " AND asset = $asset"
         params["asset"] = asset
@@ -113,7 +104,7 @@ def score_history(
     limit: int,
 ) -> list[ScoreRow]:
     """An asset's scores between `start` and `end` (inclusive), oldest first per series."""
-    where = f"asset = $asset AND time >= {ns(start)} AND time <= {ns(end)}"
+    where = f"asset = $asset AND time >= {as_ns(start)} AND time <= {as_ns(end)}"
     params = {"asset": asset}
     if target is not None:
         where += " AND target = $target"
@@ -160,7 +151,7 @@ def telemetry(
     cols = ", ".join(f"{aggregate}({quote_ident(s)}) AS {quote_ident(s)}" for s in signals)
     q = (
         f"SELECT {cols} FROM {quote_ident(TELEMETRY)} "  # noqa: S608 - quoted names, bound values
-        f"WHERE asset = $asset AND time >= {ns(start)} AND time < {ns(end)} "
+        f"WHERE asset = $asset AND time >= {as_ns(start)} AND time < {as_ns(end)} "
         f"GROUP BY time({every}) fill(none)"
     )
     rows = list(influx.query(q, params={"asset": asset}).rows())

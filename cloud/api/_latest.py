@@ -47,7 +47,8 @@ class Condition:
 UNSCORED = Condition()
 
 
-def _min(values: Iterable[float | None]) -> float | None:
+def lowest(values: Iterable[float | None]) -> float | None:
+    """The smallest known value; None when none is known."""
     known = [v for v in values if v is not None]
     return min(known) if known else None
 
@@ -66,7 +67,7 @@ def condition(rows: list[ScoreRow]) -> Condition:
     with_rul = [r for r in rows if r.fields["rul"] is not None]
     shortest = min(with_rul, key=lambda r: r.fields["rul"] or 0.0, default=None)
     return Condition(
-        health=_min(r.fields["health"] for r in rows),
+        health=lowest(r.fields["health"] for r in rows),
         worst_probability=None if not by_prob or worst is None else worst.fields["probability"],
         worst_target=None if worst is None else worst.target,
         shortest_rul=None if shortest is None else shortest.fields["rul"],
@@ -79,12 +80,9 @@ def condition(rows: list[ScoreRow]) -> Condition:
 class Snapshot:
     """One read of the fleet's latest scores."""
 
-    rows: Mapping[str, list[ScoreRow]]
     conditions: Mapping[str, Condition]
     read_at: float
     """`time.monotonic()` when the read finished."""
-    seconds: float
-    """How long the read took."""
 
 
 class LatestScores:
@@ -114,10 +112,8 @@ class LatestScores:
                 grouped[row.asset].append(row)
             done = time.monotonic()
             snapshot = Snapshot(
-                rows=dict(grouped),
                 conditions={asset: condition(rows) for asset, rows in grouped.items()},
                 read_at=done,
-                seconds=done - started,
             )
             with self._lock:
                 self._snapshot = snapshot

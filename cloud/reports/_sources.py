@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from cloud.reports._period import Period
-from cloud.store import InfluxClient, as_float, as_time, quote_ident, quote_literal, tag_in
+from cloud.store import InfluxClient, as_float, as_ns, as_time, quote_ident, quote_literal, tag_in
 from cloud.workorders import WorkOrder, WoState
 
 RESPONDED: Final = frozenset(
@@ -31,11 +31,6 @@ TELEMETRY: Final = "telemetry"
 GATEWAY_STATUS: Final = "gateway_status"
 _CHUNK: Final = 50
 """Assets per InfluxQL regex filter (keeps each query short)."""
-
-
-def ns(value: dt.datetime) -> int:
-    """Epoch nanoseconds of a timezone-aware time."""
-    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
 
 
 def _time(value: object) -> dt.datetime | None:
@@ -212,7 +207,7 @@ def latest_scores(
     for where in _asset_filters(assets):
         q = (
             f"SELECT {fields} FROM {quote_ident(SCORES)} WHERE {where} "  # noqa: S608 - quoted
-            f"AND time >= {ns(since)} AND time < {ns(before)} "
+            f"AND time >= {as_ns(since)} AND time < {as_ns(before)} "
             f"GROUP BY {group} ORDER BY time DESC LIMIT 1"
         )
         out.extend(
@@ -242,7 +237,7 @@ def health_series(
         q = (
             f"SELECT min({quote_ident('health')}) AS {quote_ident('health')} "  # noqa: S608
             f"FROM {quote_ident(SCORES)} WHERE {where} "
-            f"AND time >= {ns(period.start)} AND time < {ns(period.end)} "
+            f"AND time >= {as_ns(period.start)} AND time < {as_ns(period.end)} "
             f"GROUP BY time({every}), {quote_ident('asset')} fill(none)"
         )
         for r in influx.query(q).rows():
@@ -261,7 +256,7 @@ def period_extremes(
         q = (
             f"SELECT min({quote_ident('health')}) AS lo, "  # noqa: S608 - quoted
             f"max({quote_ident('probability')}) AS hi FROM {quote_ident(SCORES)} WHERE {where} "
-            f"AND time >= {ns(period.start)} AND time < {ns(period.end)} "
+            f"AND time >= {as_ns(period.start)} AND time < {as_ns(period.end)} "
             f"GROUP BY {quote_ident('asset')}"
         )
         for r in influx.query(q).rows():
@@ -285,7 +280,7 @@ def scoring_models(
             f"SELECT last({quote_ident('health')}) FROM {quote_ident(SCORES)} "  # noqa: S608
             f"WHERE {quote_ident('asset')} = {quote_literal(asset)} "
             f"AND {quote_ident('target')} = {quote_literal(target)} "
-            f"AND time <= {ns(at)} AND time > {ns(at - dt.timedelta(days=30))} "
+            f"AND time <= {as_ns(at)} AND time > {as_ns(at - dt.timedelta(days=30))} "
             f"GROUP BY {quote_ident('model_name')}, {quote_ident('model_version')}"
             for asset, target, at in chunk
         ]
@@ -332,14 +327,15 @@ def gateway_offline(
         before = list(
             influx.query(
                 f"SELECT last({online}) AS {online} FROM {quote_ident(GATEWAY_STATUS)} "  # noqa: S608
-                f"WHERE {where} AND time < {ns(period.start)}"
+                f"WHERE {where} AND time < {as_ns(period.start)}"
             ).rows()
         )
         changes = [
             (as_time(r["time"]), bool(r.get("online")))
             for r in influx.query(
                 f"SELECT {online} FROM {quote_ident(GATEWAY_STATUS)} WHERE {where} "  # noqa: S608
-                f"AND time >= {ns(period.start)} AND time < {ns(period.end)} ORDER BY time ASC"
+                f"AND time >= {as_ns(period.start)} AND time < {as_ns(period.end)} "
+                "ORDER BY time ASC"
             ).rows()
         ]
         state_online = bool(before[0].get("online")) if before else True
@@ -363,7 +359,7 @@ def telemetry_hours(influx: InfluxClient, assets: Sequence[str], period: Period)
     for where in _asset_filters(assets):
         q = (
             f"SELECT count(*) FROM {quote_ident(TELEMETRY)} WHERE {where} "  # noqa: S608
-            f"AND time >= {ns(period.start)} AND time < {ns(period.end)} "
+            f"AND time >= {as_ns(period.start)} AND time < {as_ns(period.end)} "
             f"GROUP BY time(1h), {quote_ident('asset')} fill(none)"
         )
         for r in influx.query(q).rows():

@@ -32,6 +32,7 @@ from cloud.store._result import (
     StatementResult,
     Value,
     as_float,
+    as_ns,
     as_time,
 )
 from cloud.store._retention import (
@@ -48,6 +49,7 @@ from cloud.store._retention import (
 
 __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (STYLE.md 1)
     "as_float",
+    "as_ns",
     "as_time",
     "AsyncInfluxClient",
     "backfill",

@@ -29,6 +29,11 @@ _TIME_UNITS: Mapping[str, Literal["s", "ms", "us", "ns"]] = {
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
 
 
+def as_ns(value: dt.datetime) -> int:
+    """Epoch nanoseconds of a timezone-aware time (InfluxQL's time literals), exact to the µs."""
+    return int(value.timestamp()) * 1_000_000_000 + value.microsecond * 1000
+
+
 def as_time(value: Value, *, epoch: str = "ms") -> dt.datetime:
     """A ``time`` cell as an aware UTC time: RFC3339 text, or a number in `epoch` units.
 

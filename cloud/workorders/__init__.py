@@ -89,7 +89,13 @@ from cloud.workorders._state import (
     WoState,
     apply,
 )
-from cloud.workorders._store import Feedback, OutboxItem, Store, WorkOrderRecord
+from cloud.workorders._store import (
+    Feedback,
+    OutboxItem,
+    Store,
+    WorkOrderRecord,
+    alert_from_record,
+)
 from cloud.workorders._submit import submit
 
 __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (STYLE.md 1)
@@ -97,6 +103,7 @@ __all__ = [  # noqa: RUF022 - sorted with key=str.casefold, the project rule (ST
     "Admission",
     "admit",
     "admit_openings",
+    "alert_from_record",
     "alert_window",
     "AlertConflictError",
     "AlertReplay",

@@ -743,7 +743,7 @@ class Store:
         ).fetchone()
         if row is None:
             raise KeyError(alert_id)
-        stored = _alert_of(row["record"])
+        stored = alert_from_record(row["record"])
         version = int(row["version"])
         changed = alert_transition(stored, event, now=now, until=until, reason=reason)
         if observed is not None:
@@ -794,12 +794,12 @@ class Store:
         row = self._db.execute(
             "SELECT record, version FROM alerts WHERE alert_id = ?", (alert_id,)
         ).fetchone()
-        return None if row is None else (_alert_of(row["record"]), int(row["version"]))
+        return None if row is None else (alert_from_record(row["record"]), int(row["version"]))
 
     def alerts(self) -> list[Alert]:
         """Every saved alert (for `AlertEngine.restore`), by id."""
         rows = self._db.execute("SELECT record FROM alerts ORDER BY alert_id")
-        return [_alert_of(row[0]) for row in rows]
+        return [alert_from_record(row[0]) for row in rows]
 
     def alert_state(self, alert_id: str) -> AlertState | None:
         """The stored state of an alert; None when unknown."""
@@ -984,7 +984,8 @@ def _alert_row(alert: Alert) -> tuple[str, str, str, str, str, str]:
     )
 
 
-def _alert_of(record: str) -> Alert:
+def alert_from_record(record: str) -> Alert:
+    """An `Alert` from its stored JSON record (the inverse of `Store.save_alert`)."""
     r = json.loads(record)
     for name in _ALERT_TIMES:
         r[name] = None if r.get(name) in {None, "None"} else _dt(r[name])
