@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -161,7 +162,7 @@ def build_report(
     db = connect_ro(sources.db)
     try:
         orders = read_work_orders(db)
-        alerts = read_alerts(db)
+        alerts = read_alerts(db) if kind is ReportKind.HEALTH else []
     finally:
         db.close()
     report = Report(kind=kind, period=period, customer=customer, generated_at=now)
@@ -218,7 +219,9 @@ def _num(value: float | None, digits: int = 1, suffix: str = "") -> str:
     return "-" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
+@functools.cache
 def _environment() -> jinja2.Environment:
+    """One environment per process: its template cache survives between reports."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -230,6 +233,11 @@ def _environment() -> jinja2.Environment:
     env.filters["pct"] = lambda v, d=1: _num(v, d, " %")
     env.filters["label"] = lambda s: str(s).replace("_", " ")
     return env
+
+
+@functools.cache
+def _css() -> str:
+    return (TEMPLATES / "report.css").read_text(encoding="utf-8")
 
 
 def _service_charts(s: ServiceQuality) -> dict[str, str]:
@@ -277,7 +285,7 @@ def render_html(report: Report) -> str:
         "generated": report.generated_at.strftime("%Y-%m-%d %H:%M UTC"),
         "version": __version__,
         "priorities": [p.value for p in PRIORITIES],
-        "css": (TEMPLATES / "report.css").read_text(encoding="utf-8"),
+        "css": _css(),
     }
     if report.service is not None:
         context |= {"s": report.service, "charts": _service_charts(report.service)}
@@ -323,6 +331,6 @@ def render_index(*, period_from: str, period_to: str, quarter: str, names: Seque
             period_to=period_to,
             quarter=quarter,
             customers=names,
-            css=(TEMPLATES / "report.css").read_text(encoding="utf-8"),
+            css=_css(),
         )
     )
