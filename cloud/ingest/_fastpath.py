@@ -47,6 +47,7 @@ from __future__ import annotations
 import operator
 import re
 from itertools import chain, repeat
+from typing import Literal
 
 import orjson
 
@@ -311,7 +312,8 @@ def fast_telemetry(  # noqa: C901, PLR0911, PLR0912 - each early return: "ask th
             return None
         return gateway, seq, columns[0]
     out: list[FastReading] = []
-    formats: dict[Signature, tuple[str, bool] | None] = {}  # checked against `types`
+    # checked against `types`; False: no format for it, already tried in this message
+    formats: dict[Signature, tuple[str, bool] | Literal[False] | None] = {}
     for index, raw in enumerate(readings):
         if type(raw) is not dict:
             return None
@@ -345,7 +347,7 @@ def fast_telemetry(  # noqa: C901, PLR0911, PLR0912 - each early return: "ask th
                 if known is not None and tuple(map(types.get, signature[0])) == known[0]
                 else None
             )
-        if fmt is not None:
+        if fmt:
             fields = _format(fmt[0], numbers, has_int=fmt[1])
         if fields is None:
             fields = _field_set(values, types)
@@ -353,6 +355,7 @@ def fast_telemetry(  # noqa: C901, PLR0911, PLR0912 - each early return: "ask th
                 return None
             if fmt is None and fields:
                 _make_format(values, types)
+                formats[signature] = False  # once per signature and message, not per reading
         out.append((index, asset, ts, fields, bad))
         keys += size + len(values)
     if key_tokens is not None and keys != key_tokens:
