@@ -344,11 +344,11 @@ class AlertEngine:
         if alert.active and not is_open:
             cleared = found[-1].cleared_at if found else None
             reason = "score_cleared" if cleared is not None else "late_data"
-            alert = self._change(alert, AlertEvent.RESOLVE, now, reason=reason)
+            alert = _apply(alert, AlertEvent.RESOLVE, now, reason=reason)
             alert = dataclasses.replace(alert, resolved_at=cleared or last_ts)
             changes.append(AlertChange(AlertEvent.RESOLVE, alert))
         elif alert.state is AlertState.RESOLVED and is_open:
-            alert = self._change(alert, AlertEvent.REOPEN, now, reason="score_rose")
+            alert = _apply(alert, AlertEvent.REOPEN, now, reason="score_rose")
             alert = dataclasses.replace(alert, resolved_at=None)
             changes.append(AlertChange(AlertEvent.REOPEN, alert))
         key.current = alert
@@ -386,7 +386,7 @@ class AlertEngine:
                 and alert.snoozed_until is not None
                 and alert.snoozed_until <= now
             ):
-                alert = self._change(alert, AlertEvent.WAKE, now, reason="snooze_ended")
+                alert = _apply(alert, AlertEvent.WAKE, now, reason="snooze_ended")
                 key.current = dataclasses.replace(alert, snoozed_until=None)
                 changes.append(AlertChange(AlertEvent.WAKE, key.current))
         return changes
@@ -427,9 +427,6 @@ class AlertEngine:
             return AlertChange(event, alert)
         key.current = alert
         return AlertChange(event, alert)
-
-    def _change(self, alert: Alert, event: AlertEvent, now: dt.datetime, *, reason: str) -> Alert:
-        return _apply(alert, event, now, reason=reason)
 
 
 def _apply(alert: Alert, event: AlertEvent, now: dt.datetime, *, reason: str) -> Alert:

@@ -902,11 +902,6 @@ class Batch:
     jobs: dict[tuple[object, ...], list[_Job]]
     rule: ExplainRule
 
-    @property
-    def rows(self) -> int:
-        """Feature rows waiting for inference."""
-        return sum(len(j) for j in self.jobs.values())
-
 
 def prepare_batch(
     items: Sequence[AssetInput],

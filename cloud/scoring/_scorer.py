@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
@@ -63,7 +62,15 @@ from cloud.scoring._core import (
 )
 from cloud.scoring._decide import Decider, Decisions
 from cloud.scoring._metrics import ScorerMetrics
-from cloud.store import InfluxClient, InfluxError, Point, QueryResult, quote_ident, quote_literal
+from cloud.store import (
+    InfluxClient,
+    InfluxError,
+    Point,
+    QueryResult,
+    quote_ident,
+    quote_literal,
+    tag_in,
+)
 from edge_agent._profile import Profile, ProfileError, ProfileLibrary
 from models import LoadedModel, Registry, RegistryError
 
@@ -232,13 +239,12 @@ class Scorer:
             InfluxError: The query failed.
         """
         if self.config.read_match == "regex":
-            alternatives = "|".join(_regex_escape(a.asset_id) for a in assets)
-            match = f"{quote_ident('asset')} =~ /^({alternatives})$/"
+            match = tag_in("asset", (a.asset_id for a in assets))
         else:
             match = " OR ".join(
                 f"{quote_ident('asset')} = {quote_literal(a.asset_id)}" for a in assets
             )
-        # Names go through quote_ident, values through quote_literal (or _regex_escape): no
+        # Names go through quote_ident, values through quote_literal (or tag_in): no
         # injection. GROUP BY *: one series per asset (and gateway, model), tags out of the rows.
         q = (
             f"SELECT * FROM {quote_ident(TELEMETRY)} WHERE ({match}) "  # noqa: S608
@@ -564,11 +570,6 @@ class Scorer:
             self.metrics.work_orders_cancelled += d.work_orders_cancelled
             self.metrics.work_orders_updated += d.work_orders_updated
             self.metrics.rule_work_orders += d.rule_work_orders
-
-
-def _regex_escape(value: str) -> str:
-    """A literal inside an InfluxQL regular expression (``/`` ends the literal: escaped too)."""
-    return re.escape(value).replace("/", "\\/")
 
 
 def _frames_by_asset(result: QueryResult) -> dict[str, pd.DataFrame]:
