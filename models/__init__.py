@@ -24,12 +24,8 @@ from models._features import (
     rolling_features_by,
     window_features,
 )
-from models._hydraulic import (
-    HYDRAULIC_SIGNALS,
-    cooler_replay,
-    load_hydraulic,
-    train_hydraulic_cooler,
-)
+from models._hydraulic import SIGNALS as HYDRAULIC_SIGNALS
+from models._hydraulic import cooler_replay, load_hydraulic, train_hydraulic_cooler
 from models._registry import LoadedModel, Registry, RegistryError
 from models._rul import RulPipeline, RulRegressor, phm08_score
 from models._train_rul import evaluate_cmapss_rul, train_cmapss_rul

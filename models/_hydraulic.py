@@ -64,9 +64,6 @@ SIGNALS: Mapping[str, str] = {
 }
 """Rig sensor file (``<name>.txt``) -> the profile's signal holding its per-cycle mean."""
 
-HYDRAULIC_SIGNALS = SIGNALS
-"""`SIGNALS` under the name the `models` package exports it by."""
-
 CONDITIONS = ("cooler_pct", "valve_pct", "pump_leakage", "accumulator_bar", "stable")
 """The columns of ``profile.txt``, in file order."""
 
